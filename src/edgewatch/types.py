@@ -7,8 +7,8 @@ Boxes are pixel ``xyxy`` everywhere inside edgewatch; the reference message's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 

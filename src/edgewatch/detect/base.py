@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, Mapping, Protocol, Sequence
+from typing import Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,8 +38,11 @@ class DetectorConfig(BaseModel):
         "ONNX model (or 640) for YOLO.",
     )
     confidence: float = Field(
-        0.5, ge=0.0, le=1.0, description="Report objects scored at least this, unless "
-        "class_confidence sets another threshold for the class."
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Report objects scored at least this, unless "
+        "class_confidence sets another threshold for the class.",
     )
     class_confidence: dict[str, float] = Field(
         default_factory=dict,

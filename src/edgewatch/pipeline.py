@@ -1,0 +1,237 @@
+"""Wiring: cameras -> detector -> outputs, each stage behind a bounded queue.
+
+reader threads (one per camera, decode)
+    -> FrameInbox (per-camera queues; live drops oldest, files wait)
+    -> detector thread (batches across cameras)
+    -> SinkRunner per output (JSON lines ...) and the Annotator (draws once)
+           -> SinkRunner per video output (RTSP, recording)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from edgewatch.config import Config
+from edgewatch.detect.base import Detector
+from edgewatch.errors import EdgewatchError, SourceError
+from edgewatch.outputs.base import Sink, StreamInfo
+from edgewatch.queues import FrameInbox
+from edgewatch.sinks import Annotator, SinkRunner
+from edgewatch.sources import create_source
+from edgewatch.sources.reader import CameraReader
+from edgewatch.stats import PipelineStats
+from edgewatch.types import Frame
+
+log = logging.getLogger(__name__)
+
+
+def create_sinks(config: Config) -> list[Sink]:
+    """The outputs the config turns on; imported lazily so unused ones cost nothing."""
+    outputs = config.outputs
+    sinks: list[Sink] = []
+    if outputs.rtsp.enabled:
+        from edgewatch.outputs.rtsp import RtspSink
+
+        sinks.append(RtspSink(outputs.rtsp))
+    if outputs.record.path:
+        from edgewatch.outputs.record import RecordSink
+
+        sinks.append(RecordSink(outputs.record.path, crf=outputs.record.crf))
+    if outputs.jsonl.path:
+        from edgewatch.outputs.jsonl import JsonlSink
+
+        sinks.append(JsonlSink(outputs.jsonl.path))
+    return sinks
+
+
+@dataclass
+class RunSummary:
+    frames: dict[str, int]
+    elapsed_s: float
+    stats: dict
+    source_errors: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return sum(self.frames.values()) / self.elapsed_s if self.elapsed_s else 0.0
+
+
+@dataclass
+class Pipeline:
+    """The running parts; `run` blocks until every camera has ended or `stop` is set."""
+
+    config: Config
+    detector: Detector
+    sinks: list[Sink]
+    readers: list[CameraReader]
+    inbox: FrameInbox[Frame]
+    runners: list[SinkRunner]
+    stop: threading.Event
+    stats: PipelineStats
+    frames_done: dict[str, int] = field(default_factory=dict)
+
+    def run(self) -> RunSummary:
+        started = time.monotonic()
+        self.stats.started = started
+        for runner in self.runners:
+            runner.start()
+        for reader in self.readers:
+            reader.start()
+        detecting = threading.Thread(target=self._detect_loop, name="detector", daemon=True)
+        detecting.start()
+        next_report = started + self.config.pipeline.stats_interval_s
+        try:
+            while detecting.is_alive():
+                detecting.join(0.2)
+                if self.config.pipeline.stats_interval_s and time.monotonic() >= next_report:
+                    self._log_progress(started)
+                    next_report += self.config.pipeline.stats_interval_s
+        finally:
+            self.stop.set()
+            detecting.join()
+            self._close_outputs()
+        for reader in self.readers:
+            reader.join(timeout=5)
+        self.stats.counters.update(
+            {f"dropped.camera.{name}": n for name, n in self.inbox.dropped.items() if n}
+        )
+        return RunSummary(
+            frames=dict(self.frames_done),
+            elapsed_s=time.monotonic() - started,
+            stats=self.snapshot(),
+            source_errors=[str(r.error) for r in self.readers if r.error],
+        )
+
+    def snapshot(self) -> dict:
+        snapshot = self.stats.snapshot()
+        for sink in self.sinks:
+            sink_stats = getattr(sink, "stats", None)
+            if callable(sink_stats):
+                snapshot[sink.name] = sink_stats()
+        return snapshot
+
+    def _detect_loop(self) -> None:
+        batch_size = self.config.detector.batch_size
+        try:
+            while True:
+                batch = self.inbox.take(batch_size)
+                if batch is None:
+                    return
+                if not batch:
+                    continue
+                started = time.perf_counter()
+                results = self.detector.detect([frame.image for frame in batch])
+                self.stats.time("detect", time.perf_counter() - started, len(batch))
+                for frame, detections in zip(batch, results, strict=True):
+                    self.frames_done[frame.camera] = self.frames_done.get(frame.camera, 0) + 1
+                    for runner in self.runners:
+                        runner.submit(frame, detections)
+        except Exception:
+            log.exception("detector failed; stopping")
+            self.stop.set()
+
+    def _close_outputs(self) -> None:
+        # Top-level runners first; the annotator's close drains the video sinks after it.
+        for runner in self.runners:
+            runner.finish()
+        for runner in self.runners:
+            runner.join()
+
+    def _log_progress(self, started: float) -> None:
+        elapsed = time.monotonic() - started
+        rates = ", ".join(
+            f"{name} {count / elapsed:.1f} fps" for name, count in self.frames_done.items()
+        )
+        drops = {k: v for k, v in self.inbox.dropped.items() if v}
+        log.info("processed %s%s", rates or "no frames yet", f"; dropped {drops}" if drops else "")
+
+
+def open_streams(
+    config: Config, stop: threading.Event, stats: PipelineStats, inbox: FrameInbox[Frame]
+) -> tuple[list[CameraReader], list[StreamInfo]]:
+    """Open every camera once, to fail fast on a bad file and learn each frame size.
+
+    A live camera that cannot be reached yet is not an error: its reader keeps trying,
+    and its outputs start with the size configured for it (or 1280x720).
+    """
+    readers, streams = [], []
+    for camera in config.cameras:
+        source = create_source(camera)
+        opened = None
+        try:
+            opened = source.open()
+        except SourceError as error:
+            if not source.live:
+                for reader in readers:
+                    reader.source.close()
+                raise
+            log.warning("%s; will keep retrying", error)
+        width, height, fps = opened or (
+            camera.width or 1280,
+            camera.height or 720,
+            camera.fps or 25.0,
+        )
+        is_sample = camera.source == "sample"
+        realtime = camera.realtime if camera.realtime is not None else is_sample
+        loop = camera.loop if camera.loop is not None else (is_sample and not camera.max_frames)
+
+        def handle(frame: Frame, name: str = camera.name, lossless: bool = not source.live):
+            return inbox.put(name, frame, lossless=lossless, stop=stop)
+
+        readers.append(
+            CameraReader(
+                source,
+                handle,
+                stats,
+                stop,
+                realtime=realtime,
+                loop=loop,
+                opened=opened,
+                on_finish=inbox.finish,
+            )
+        )
+        streams.append(StreamInfo(camera.name, width, height, fps))
+    return readers, streams
+
+
+def build_pipeline(
+    config: Config, *, detector: Detector | None = None, stop: threading.Event | None = None
+) -> Pipeline:
+    """Open the cameras, load the detector and open the outputs; raises EdgewatchError
+    for anything the user must fix before a run can start."""
+    stop = stop or threading.Event()
+    stats = PipelineStats()
+    inbox: FrameInbox[Frame] = FrameInbox(
+        [c.name for c in config.cameras], config.pipeline.camera_queue
+    )
+    readers, streams = open_streams(config, stop, stats, inbox)
+    try:
+        if detector is None:
+            from edgewatch.detect import create_detector
+
+            detector = create_detector(config.detector)
+        sinks = create_sinks(config)
+        opened: list[Sink] = []
+        try:
+            for sink in sinks:
+                sink.open(streams)
+                opened.append(sink)
+        except EdgewatchError:
+            for sink in opened:
+                sink.close()
+            raise
+    except EdgewatchError:
+        for reader in readers:
+            reader.source.close()
+        raise
+    capacity = config.pipeline.sink_queue
+    video = [SinkRunner(s, stats, capacity) for s in sinks if s.wants_annotated]
+    runners = [SinkRunner(s, stats, capacity) for s in sinks if not s.wants_annotated]
+    if video:
+        runners.append(SinkRunner(Annotator(video, stats), stats, capacity))
+        for runner in video:
+            runner.start()
+    return Pipeline(config, detector, sinks, readers, inbox, runners, stop, stats)

@@ -1,0 +1,90 @@
+"""Camera configuration and the Source role."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+class CameraConfig(BaseModel):
+    """One camera: where its video comes from and how it is read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        description="Short name, used in the RTSP mount (rtsp://HOST:PORT/<name>), MQTT "
+        "topics and messages. Letters, digits, '_', '-', '.'."
+    )
+    source: str = Field(
+        description="'sample' (the bundled real CCTV clip), a video file path, an "
+        "rtsp:// or http(s):// camera URL, or a V4L2 webcam such as /dev/video0."
+    )
+    realtime: bool | None = Field(
+        None,
+        description="Pace a file at its own frame rate, as a camera would deliver it. "
+        "Default: on for 'sample', off for other files (read as fast as processed). "
+        "Live sources are always real time.",
+    )
+    loop: bool | None = Field(
+        None,
+        description="Start a file again at its end. Default: on for 'sample' when run "
+        "without --max-frames, off for other files.",
+    )
+    max_frames: int | None = Field(
+        None, ge=1, description="Stop this camera after this many frames."
+    )
+    width: int | None = Field(None, ge=16, description="V4L2 only: capture width to ask for.")
+    height: int | None = Field(None, ge=16, description="V4L2 only: capture height to ask for.")
+    fps: float | None = Field(
+        None, gt=0, description="V4L2 only: frame rate to ask for. Files use their own."
+    )
+    input_format: str | None = Field(
+        None, description="V4L2 only: pixel format to ask for, e.g. mjpeg or yuyv422."
+    )
+    reconnect_max_s: float = Field(
+        30.0,
+        gt=0,
+        description="Live sources reconnect after a loss with exponential backoff from 1 s "
+        "up to this many seconds between tries.",
+    )
+    timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Live sources: seconds without data before the stream is considered lost.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_url_safe(cls, name: str) -> str:
+        if not CAMERA_NAME.match(name):
+            raise ValueError(
+                f"camera name {name!r} must be 1-63 letters, digits, '_', '-' or '.', "
+                "starting with a letter or digit (it becomes a URL path and MQTT topic)"
+            )
+        return name
+
+
+class Source(Protocol):
+    """Decoded pictures of one camera, in order."""
+
+    camera: CameraConfig
+    live: bool
+
+    def open(self) -> tuple[int, int, float]:
+        """Open the source; return (width, height, fps). Raises SourceError."""
+        ...
+
+    def frames(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        """BGR images with their presentation time in seconds (None when unknown).
+
+        Ends at the end of a file; raises SourceError when a live stream is lost.
+        """
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,153 @@
+"""One thread per camera: decode, pace, reconnect, and hand frames to the detector."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from edgewatch.errors import SourceError
+from edgewatch.sources.base import Source
+from edgewatch.stats import PipelineStats
+from edgewatch.types import Frame
+
+log = logging.getLogger(__name__)
+
+#: Receives each decoded frame; returns False when the pipeline no longer takes frames.
+FrameHandler = Callable[[Frame], bool]
+
+
+class CameraReader(threading.Thread):
+    """Reads one source until its end, ``max_frames`` or ``stop``.
+
+    A live source that fails (at start or later) is retried with exponential backoff and
+    one log line per state change; the pipeline never dies because a camera did. A file
+    source's errors end this camera only.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        handle: FrameHandler,
+        stats: PipelineStats,
+        stop: threading.Event,
+        *,
+        realtime: bool,
+        loop: bool,
+        opened: tuple[int, int, float] | None = None,
+        on_finish: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(name=f"reader-{source.camera.name}", daemon=True)
+        self.source = source
+        self.camera = source.camera
+        self.handle = handle
+        self.stats = stats
+        self.stop_event = stop
+        self.realtime = realtime or source.live
+        self.loop = loop
+        self.on_finish = on_finish
+        self.frames_read = 0
+        self.fps = opened[2] if opened else 10.0
+        self.error: SourceError | None = None
+        self._opened = opened  # the pipeline opens each source once to learn its size
+
+    def run(self) -> None:
+        try:
+            if self.source.live:
+                self._run_live()
+            else:
+                self._run_file()
+        except Exception:  # a bug in one camera's reader must not take the others down
+            log.exception("camera %s: reader failed", self.camera.name)
+        finally:
+            self.source.close()
+            if self.on_finish:
+                self.on_finish(self.camera.name)
+
+    def _done(self) -> bool:
+        limit = self.camera.max_frames
+        return self.stop_event.is_set() or (limit is not None and self.frames_read >= limit)
+
+    def _run_file(self) -> None:
+        offset = 0.0  # added to the timestamps of each new pass over a looped file
+        while not self._done():
+            if self._opened is None:
+                try:
+                    self._opened = self.source.open()
+                except SourceError as error:
+                    self.error = error
+                    log.error("%s", error)
+                    return
+            self.fps = self._opened[2]
+            self._opened = None
+            last = self._read_until_end(offset)
+            if not self.loop or self.frames_read == 0:
+                return
+            offset = last + 1.0 / self.fps
+            self.source.close()
+
+    def _run_live(self) -> None:
+        delay = 1.0
+        connected_once = False
+        while not self._done():
+            if self._opened is None:
+                try:
+                    self._opened = self.source.open()
+                except SourceError as error:
+                    log.warning("%s; retrying in %.0f s", error, delay)
+                    self.stats.count(f"reconnect_failures.{self.camera.name}")
+                    if self.stop_event.wait(delay):
+                        return
+                    delay = min(delay * 2, self.camera.reconnect_max_s)
+                    continue
+                if connected_once:
+                    log.info("camera %s: reconnected", self.camera.name)
+                    self.stats.count(f"reconnects.{self.camera.name}")
+                connected_once = True
+            delay = 1.0
+            self.fps = self._opened[2]
+            self._opened = None
+            try:
+                self._read_until_end(0.0)
+            except SourceError as error:
+                log.warning(
+                    "camera %s: stream lost (%s); reconnecting", self.camera.name, error.problem
+                )
+            else:
+                if not self._done():
+                    log.warning("camera %s: stream ended; reconnecting", self.camera.name)
+            self.source.close()
+
+    def _read_until_end(self, offset: float) -> float:
+        """Decode and hand on frames; returns the last presentation time seen."""
+        fps = self.fps
+        started_wall = time.time()
+        started_mono = time.monotonic()
+        first_pts: float | None = None
+        pts = 0.0
+        decode_started = time.perf_counter()
+        for image, pts_or_none in self.source.frames():
+            self.stats.time("decode", time.perf_counter() - decode_started)
+            if pts_or_none is None:
+                pts = (self.frames_read + 1) / fps
+            else:
+                first_pts = pts_or_none if first_pts is None else first_pts
+                pts = pts_or_none - first_pts
+            if self.source.live:
+                timestamp = time.time()
+            else:
+                timestamp = started_wall + offset + pts
+                if self.realtime:  # deliver as a camera would, not as fast as we can read
+                    wait = started_mono + pts - time.monotonic()
+                    if wait > 0 and self.stop_event.wait(wait):
+                        break
+            frame = Frame(self.camera.name, self.frames_read, timestamp, image)
+            if not self.handle(frame):
+                break
+            self.frames_read += 1
+            self.stats.count(f"frames_in.{self.camera.name}")
+            if self._done():
+                break
+            decode_started = time.perf_counter()
+        return offset + pts
