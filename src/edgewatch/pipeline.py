@@ -27,6 +27,8 @@ from edgewatch.types import Frame
 
 log = logging.getLogger(__name__)
 
+MAX_DETECTOR_FAILURES = 20
+
 
 def create_sinks(config: Config) -> list[Sink]:
     """The outputs the config turns on; imported lazily so unused ones cost nothing."""
@@ -115,23 +117,34 @@ class Pipeline:
 
     def _detect_loop(self) -> None:
         batch_size = self.config.detector.batch_size
-        try:
-            while True:
-                batch = self.inbox.take(batch_size)
-                if batch is None:
-                    return
-                if not batch:
-                    continue
-                started = time.perf_counter()
+        failures_in_a_row = 0
+        while True:
+            batch = self.inbox.take(batch_size)
+            if batch is None:
+                return
+            if not batch:
+                continue
+            started = time.perf_counter()
+            try:
                 results = self.detector.detect([frame.image for frame in batch])
-                self.stats.time("detect", time.perf_counter() - started, len(batch))
-                for frame, detections in zip(batch, results, strict=True):
-                    self.frames_done[frame.camera] = self.frames_done.get(frame.camera, 0) + 1
-                    for runner in self.runners:
-                        runner.submit(frame, detections)
-        except Exception:
-            log.exception("detector failed; stopping")
-            self.stop.set()
+            except Exception:
+                # A bad frame or a passing runtime fault costs this batch only; a detector
+                # that fails every time stops the run instead of silently reporting nothing.
+                failures_in_a_row += 1
+                self.stats.count("errors.detect", len(batch))
+                if failures_in_a_row == 1:
+                    log.exception("detector failed on %d frame(s); skipping them", len(batch))
+                if failures_in_a_row >= MAX_DETECTOR_FAILURES:
+                    log.error("detector failed %d times in a row; stopping", failures_in_a_row)
+                    self.stop.set()
+                    return
+                continue
+            failures_in_a_row = 0
+            self.stats.time("detect", time.perf_counter() - started, len(batch))
+            for frame, detections in zip(batch, results, strict=True):
+                self.frames_done[frame.camera] = self.frames_done.get(frame.camera, 0) + 1
+                for runner in self.runners:
+                    runner.submit(frame, detections)
 
     def _close_outputs(self) -> None:
         # Top-level runners first; the annotator's close drains the video sinks after it.

@@ -67,7 +67,11 @@ class DetectorConfig(BaseModel):
         4, ge=1, le=256, description="Most frames (from any cameras) inferred in one call."
     )
     threads: int = Field(
-        0, ge=0, description="CPU threads for inference; 0 lets the runtime choose."
+        0,
+        ge=0,
+        description="CPU threads for inference. 0: one thread for ONNX Runtime (the least "
+        "CPU per frame, leaving the other cores to decoding and encoding), OpenCV's own "
+        "default for OpenCV DNN.",
     )
     cache_dir: Path | None = Field(
         None,

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from edgewatch.errors import ConfigError
+from edgewatch.outputs.base import StreamInfo
+from edgewatch.types import Detections, Frame
+
+if TYPE_CHECKING:
+    from edgewatch.outputs.rtsp_server import RtspServer
 
 
 class RtspConfig(BaseModel):
@@ -34,3 +45,74 @@ class RtspConfig(BaseModel):
         description="Seconds between H.264 keyframes: a viewer joining sees a picture "
         "within this time.",
     )
+
+
+PASSWORD_ENV = "EDGEWATCH_RTSP_PASSWORD"
+
+
+class RtspSink:
+    """Serves each camera's annotated frames at rtsp://HOST:PORT/<camera>.
+
+    Frames are encoded only while somebody watches; a slow encoder loses frames (counted
+    in `stats`) rather than block `write`.
+    """
+
+    name = "rtsp"
+    wants_annotated = True
+    lossless = False
+
+    def __init__(self, config: RtspConfig) -> None:
+        self.config = config
+        self._credentials = _credentials(config)
+        self._server: RtspServer | None = None
+
+    def open(self, streams: Sequence[StreamInfo]) -> None:
+        from edgewatch.outputs.rtsp_server import RtspServer
+
+        server = RtspServer(
+            host=self.config.host,
+            port=self.config.port,
+            bitrate_kbps=self.config.bitrate_kbps,
+            keyframe_interval_s=self.config.keyframe_interval_s,
+            credentials=self._credentials,
+        )
+        server.start(streams)
+        self._server = server
+
+    def write(self, frame: Frame, detections: Detections) -> None:
+        if self._server is not None:
+            self._server.push(frame.camera, frame.image)
+
+    def close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+            self._last_stats = server.stats()
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """rtsp:// address of each camera (without credentials)."""
+        if self._server is None:
+            return {}
+        return {camera: self._server.url(camera) for camera in self._server.mounts}
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per camera: frames_pushed and frames_dropped (encoder behind), viewers now, and
+        encode_ms, the mean H.264 encode time of recent frames (None before any)."""
+        if self._server is None:
+            return getattr(self, "_last_stats", {})
+        return self._server.stats()
+
+
+def _credentials(config: RtspConfig) -> tuple[str, str] | None:
+    if not config.username:
+        return None
+    password = (
+        config.password.get_secret_value() if config.password else os.environ.get(PASSWORD_ENV)
+    )
+    if not password:
+        raise ConfigError(
+            f"RTSP username {config.username!r} is set but no password",
+            f"set outputs.rtsp.password or the {PASSWORD_ENV} environment variable",
+        )
+    return config.username, password

@@ -1,0 +1,62 @@
+"""Shared fixtures: the real footage, free loopback ports, the edgewatch command."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgewatch.sources.file import SAMPLE_CLIP
+
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def vtest_path() -> Path:
+    """Real CCTV footage: people walking past a parked van and car (768x576, 10 fps)."""
+    if not SAMPLE_CLIP.exists():
+        pytest.fail(f"{SAMPLE_CLIP} missing: `make test` installs it (apt-get install opencv-doc)")
+    return SAMPLE_CLIP
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+def read_frames(path: Path, indices: list[int]):
+    """The decoded BGR frames of a video at the given 0-based positions."""
+    import av
+
+    wanted = set(indices)
+    frames = {}
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i in wanted:
+                frames[i] = frame.to_ndarray(format="bgr24")
+            if len(frames) == len(wanted):
+                break
+    return [frames[i] for i in indices]
+
+
+def edgewatch(*args: str, timeout: float = 240, **kwargs) -> subprocess.CompletedProcess:
+    """Runs the installed `edgewatch` command as a user would."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **kwargs.pop("env", {})}
+    return subprocess.run(
+        [str(VENV_BIN / "edgewatch"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kwargs,
+    )

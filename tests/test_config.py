@@ -1,0 +1,89 @@
+from pathlib import Path
+
+import pytest
+
+from conftest import edgewatch
+from edgewatch.config import ConfigValidationError, load_config
+from edgewatch.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "edgewatch.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_example_config_is_valid_and_documents_the_defaults():
+    config = load_config(REPO / "config.example.yaml")
+    assert config.cameras[0].source == "sample"
+    assert config.outputs.rtsp.host == "127.0.0.1"
+    assert config.detector.class_confidence == {"person": 0.4}
+
+
+def test_empty_file_gives_the_defaults(tmp_path):
+    config = load_config(write(tmp_path, ""))
+    assert [c.name for c in config.cameras] == ["sample"]
+
+
+def test_unknown_key_is_named_with_its_path(tmp_path):
+    path = write(tmp_path, "detector:\n  confidnce: 0.3\n")
+    with pytest.raises(ConfigValidationError) as caught:
+        load_config(path)
+    assert caught.value.problems == ["detector.confidnce: unknown key (a typo?)"]
+
+
+def test_every_problem_is_listed_field_by_field(tmp_path):
+    path = write(
+        tmp_path,
+        "cameras:\n  - name: 'bad name!'\n    source: x.mp4\n"
+        "outputs:\n  rtsp:\n    port: 70000\n",
+    )
+    with pytest.raises(ConfigValidationError) as caught:
+        load_config(path)
+    problems = caught.value.problems
+    assert any(p.startswith("cameras.0.name: camera name 'bad name!'") for p in problems)
+    assert any(p.startswith("outputs.rtsp.port:") for p in problems)
+
+
+def test_duplicate_camera_names_are_rejected(tmp_path):
+    path = write(tmp_path, "cameras:\n  - {name: a, source: x}\n  - {name: a, source: y}\n")
+    with pytest.raises(ConfigError, match="repeated: a"):
+        load_config(path)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = write(tmp_path, "cameras:\n  - name: a\n   source: [\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML at line \d+"):
+        load_config(path)
+
+
+def test_missing_config_file_says_so(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_config_check_prints_each_problem_and_exits_1(tmp_path):
+    path = write(tmp_path, "detector:\n  confidence: 2\n  bogus: 1\n")
+    result = edgewatch("config", "check", str(path))
+    assert result.returncode == 1
+    assert "2 problem(s)" in result.stdout
+    assert "detector.confidence: Input should be less than or equal to 1" in result.stdout
+    assert "detector.bogus: unknown key" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_config_check_accepts_the_example():
+    result = edgewatch("config", "check", str(REPO / "config.example.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+def test_bad_config_for_run_is_one_line_without_traceback(tmp_path):
+    path = write(tmp_path, "cameras: 5\n")
+    result = edgewatch("run", "--config", str(path), "--no-rtsp")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgewatch: error: ")
+    assert "cameras" in lines[0] and "Traceback" not in result.stderr
