@@ -239,6 +239,10 @@ class RtspServer:
             self._loop.quit()
             return False
 
+        # A client waiting for a first frame (DESCRIBE) holds the loop thread: end the streams.
+        for mount in self.mounts.values():
+            if mount.appsrc is not None:
+                mount.appsrc.emit("end-of-stream")
         # In the loop's own thread: closing a client from another thread races with its
         # watch (GLib-GIO-CRITICAL floods).
         idle = self._GLib.Idle()

@@ -89,7 +89,7 @@ class CameraReader(threading.Thread):
 
     def _run_live(self) -> None:
         delay = 1.0
-        connected_once = False
+        connected_once = self._opened is not None  # opened by the pipeline at start
         while not self._done():
             if self._opened is None:
                 try:
