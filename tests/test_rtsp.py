@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+from conftest import free_port, read_frames
 
 from edgewatch.errors import ConfigError, EdgewatchError, MissingDependencyError
 from edgewatch.outputs.base import StreamInfo
@@ -24,48 +26,34 @@ from edgewatch.types import Detections, Frame
 
 pytestmark = pytest.mark.timeout(60)
 
-VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 BOX = (100, 100, 300, 250)  # x0, y0, x1, y1 of the filled green rectangle drawn on each frame
 # A live viewer: ffmpeg's default probe of 20 frames would add 2 s at 10 fps on the client side.
 VIEWER = {"rtsp_transport": "tcp", "probesize": "32", "analyzeduration": "0"}
 
 
-def _have_gstreamer() -> bool:
+@pytest.fixture(scope="module")
+def gstreamer() -> None:
+    """Loaded when a test needs it, not at collection, so other modules run without it."""
+    from edgewatch.outputs.rtsp_server import import_gstreamer
+
     try:
-        from edgewatch.outputs.rtsp_server import import_gstreamer
-
         import_gstreamer()
-    except MissingDependencyError:
-        return False
-    return True
+    except MissingDependencyError as error:
+        pytest.skip(str(error))
 
 
-needs_gstreamer = pytest.mark.skipif(
-    not _have_gstreamer(), reason="PyGObject / GStreamer RTSP server missing"
-)
+needs_gstreamer = pytest.mark.usefixtures("gstreamer")
 av = pytest.importorskip("av")
 cv2 = pytest.importorskip("cv2")
 
 
 @pytest.fixture(scope="module")
-def footage() -> list[np.ndarray]:
-    if not VTEST.exists():
-        pytest.skip(f"{VTEST} missing (apt-get install opencv-doc)")
-    capture = cv2.VideoCapture(str(VTEST))
-    frames = []
-    while len(frames) < 40:
-        ok, image = capture.read()
-        assert ok, f"cannot read {VTEST}"
+def footage(vtest_path: Path) -> list[np.ndarray]:
+    """40 real frames, each with a filled green rectangle at BOX, as an annotator would draw."""
+    frames = read_frames(vtest_path, list(range(40)))
+    for image in frames:
         cv2.rectangle(image, BOX[:2], BOX[2:], (0, 255, 0), thickness=-1)
-        frames.append(image)
-    capture.release()
     return frames
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -75,18 +63,21 @@ def serving(
     """A running RtspSink fed from a thread, as the pipeline would, at ``fps``."""
     sink = RtspSink(RtspConfig(port=free_port(), **config))
     sink.open(streams)
-    stop = threading.Event()
+    stop, running = threading.Event(), threading.Event()
 
     def feed() -> None:
         index = 0
-        while not stop.wait(1 / fps):
+        while not stop.is_set():
             for info in streams:
                 image = footage[index % len(footage)].copy()
                 sink.write(Frame(info.camera, index, time.time(), image), Detections.empty())
+            running.set()
             index += 1
+            stop.wait(1 / fps)
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
+    running.wait(timeout=5)
     try:
         yield sink
     finally:
@@ -139,10 +130,10 @@ def test_viewer_decodes_the_annotated_frames(footage, caplog):
         url = sink.urls["front"]
         assert f"serving {url}" in caplog.text
         with open_viewer(url) as viewer:
-            images = list(zip(range(5), pictures(viewer), strict=False))
+            images = list(itertools.islice(pictures(viewer), 5))
             stats = sink.stats()["front"]
-        assert [image.shape for _, image in images] == [(576, 768, 3)] * 5
-        assert_green_box(images[-1][1])
+        assert [image.shape for image in images] == [(576, 768, 3)] * 5
+        assert_green_box(images[-1])
         assert stats["viewers"] == 1 and stats["frames_pushed"] >= 5
         assert 0 < stats["encode_ms"] < 100
     assert "RTSP viewer 127.0.0.1 connected" in caplog.text
@@ -151,10 +142,11 @@ def test_viewer_decodes_the_annotated_frames(footage, caplog):
 
 @needs_gstreamer
 def test_each_camera_has_an_h264_mount_of_its_own_size(footage):
-    streams = [StreamInfo("front", 768, 576, 10.0), StreamInfo("yard", 384, 288, 10.0)]
+    streams = [StreamInfo("front", 768, 576, 10.0), StreamInfo("back yard", 384, 288, 10.0)]
     with serving(footage, streams) as sink:
-        front, yard = ffprobe(sink.urls["front"]), ffprobe(sink.urls["yard"])
-        with open_viewer(sink.urls["yard"]) as viewer:
+        assert sink.urls["back yard"].endswith("/back%20yard")
+        front, yard = ffprobe(sink.urls["front"]), ffprobe(sink.urls["back yard"])
+        with open_viewer(sink.urls["back yard"]) as viewer:
             image = next(pictures(viewer))
     assert (front["codec_name"], front["width"], front["height"]) == ("h264", 768, 576)
     assert (yard["codec_name"], yard["width"], yard["height"]) == ("h264", 384, 288)
@@ -284,6 +276,29 @@ def test_close_with_a_viewer_connected_is_idempotent_and_frees_the_port(footage)
 
 
 @needs_gstreamer
+def test_viewer_is_answered_before_any_frame_and_close_is_prompt():
+    """DESCRIBE used to wait, on the server's only thread, for a first frame: with no frames
+    flowing a viewer got 503 after 20 s, and close() stalled 5 s and left the thread behind."""
+    sink = RtspSink(RtspConfig(port=free_port()))
+    sink.open([StreamInfo("front", 768, 576, 10.0)])
+    probe = subprocess.Popen(
+        ["ffprobe", "-v", "quiet", "-rtsp_transport", "tcp", sink.urls["front"]]
+    )
+    try:
+        deadline = time.monotonic() + 3.0
+        while sink.stats()["front"]["viewers"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sink.stats()["front"]["viewers"] == 1  # DESCRIBE, SETUP and PLAY all answered
+        started = time.monotonic()
+        sink.close()
+        assert time.monotonic() - started < 2.0
+        assert not any(t.name == "edgewatch-rtsp" for t in threading.enumerate())
+    finally:
+        probe.kill()
+        probe.wait()
+
+
+@needs_gstreamer
 def test_no_encoding_without_viewers(footage):
     with serving(footage, [StreamInfo("front", 768, 576, 10.0)]) as sink:
         time.sleep(1.0)
@@ -337,3 +352,27 @@ def test_module_imports_without_pygobject():
         "import edgewatch.outputs.rtsp, edgewatch.outputs.rtsp_server"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+@needs_gstreamer
+def test_gstreamer_loaded_first_leaves_onnxruntime_exceptions_working(tmp_path):
+    """libunwind, which libgstreamer loads, took over C++ exception unwinding: a corrupt
+    model made onnxruntime segfault instead of raising, once the RTSP server had started."""
+    pytest.importorskip("onnxruntime")
+    model = tmp_path / "corrupt.onnx"
+    model.write_text("not a model")
+    code = (
+        "import numpy\n"
+        "from edgewatch.outputs.rtsp_server import import_gstreamer\n"
+        "import_gstreamer()\n"
+        "import onnxruntime  # after GStreamer, as when the RTSP sink opens first\n"
+        "try:\n"
+        f"    onnxruntime.InferenceSession({str(model)!r}, providers=['CPUExecutionProvider'])\n"
+        "except Exception:\n"
+        "    print('raised')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "raised"

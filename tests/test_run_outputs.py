@@ -130,3 +130,74 @@ def test_detect_prints_json_for_images(tmp_path, vtest_path):
     message = json.loads(result.stdout)
     assert message["image"] == str(image)
     assert any(o["label"] == "person" for o in message["inference_results"])
+
+
+def person_green_pixels(image: np.ndarray) -> int:
+    """Pixels of the person box colour; the raw footage has none (checked below)."""
+    b, g, r = (image[:, :, c].astype(int) for c in range(3))
+    return int(((g > 150) & (r < 90) & (b < 90)).sum())
+
+
+def test_rtsp_stream_serves_the_annotated_video(port, vtest_path):
+    import av
+
+    process = subprocess.Popen(
+        [str(VENV_BIN / "edgewatch"), "run", "--rtsp-port", str(port), "--max-frames", "150"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        decoded = []
+        deadline = time.monotonic() + 60
+        while not decoded and time.monotonic() < deadline:
+            try:
+                url = f"rtsp://127.0.0.1:{port}/sample"
+                with av.open(url, options={"rtsp_transport": "tcp"}, timeout=(5, 5)) as stream:
+                    for frame in stream.decode(video=0):
+                        decoded.append(frame.to_ndarray(format="bgr24"))
+                        if len(decoded) == 20:
+                            break
+            except (av.FFmpegError, OSError):
+                time.sleep(0.3)  # the server is still starting
+        assert len(decoded) == 20, "no video from the RTSP server"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert decoded[0].shape == (576, 768, 3)
+    # The camera name and time are drawn on a dark box at the top left, where the raw
+    # footage is bright.
+    raw, = read_frames(vtest_path, [50])
+    assert np.median(raw[6:14, 8:120]) > 100
+    assert all(np.median(image[6:14, 8:120]) < 80 for image in decoded)
+    # People are boxed in the person colour, which the raw footage never shows.
+    assert person_green_pixels(raw) == 0
+    assert sum(person_green_pixels(image) > 200 for image in decoded) >= 15
+
+
+def test_several_cameras_run_in_one_process(tmp_path, vtest_path):
+    clip = tmp_path / "street.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(vtest_path), "-frames:v", "30",
+         "-vf", "scale=640:480", "-c:v", "libx264", str(clip)],
+        check=True,
+    )  # fmt: skip
+    config = tmp_path / "two.yaml"
+    config.write_text(
+        "cameras:\n"
+        "  - {name: front, source: sample, max_frames: 25}\n"
+        f"  - {{name: street, source: {clip}}}\n"
+        "outputs:\n  rtsp: {enabled: false}\n"
+    )
+    out = tmp_path / "d.jsonl"
+    result = edgewatch("run", "--config", str(config), "--json-out", str(out),
+                       "--record", str(tmp_path / "rec-{camera}.mp4"))
+    assert result.returncode == 0, result.stderr
+    messages = [json.loads(line) for line in out.read_text().splitlines()]
+    by_camera = {name: [m for m in messages if m["camera"] == name] for name in ("front", "street")}
+    assert len(by_camera["front"]) == 25 and len(by_camera["street"]) == 30
+    for name, frames in by_camera.items():
+        assert [m["detection_frame_number"] for m in frames] == list(range(len(frames)))
+    assert {m["frame_width"] for m in by_camera["street"]} == {640}
+    assert any(m["total_num_obj"] for m in by_camera["street"])  # people in the rescaled clip
+    for name, count in (("front", 25), ("street", 30)):
+        assert len(read_frames(tmp_path / f"rec-{name}.mp4", [count - 1])) == 1

@@ -177,8 +177,12 @@ def run_bench(args) -> int:
     print(f"speed-up: {speedup:.2f}x the naive loop")
     print(f"targets: >= 25 frames/s {'MET' if pipeline['fps'] >= 25 else 'MISSED'}, "
           f">= 1.5x naive {'MET' if speedup >= 1.5 else 'MISSED'}")
+    rtsp = pipeline["rtsp"]
+    print(f"RTSP: {rtsp.get('frames_pushed', 0)} frames encoded and sent, "
+          f"{rtsp.get('frames_dropped', 0)} dropped, viewer received "
+          f"{rtsp['viewer_packets']} packets")
     if pipeline["dropped"]:
-        print(f"dropped: {pipeline['dropped']}")
+        print(f"queue drops: {pipeline['dropped']}")
     if args.json:
         report = {"clip": str(clip), "naive": naive, "pipeline": pipeline,
                   "speedup": round(speedup, 3), "cpu_count": os.cpu_count()}

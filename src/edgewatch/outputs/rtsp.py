@@ -84,24 +84,19 @@ class RtspSink:
             self._server.push(frame.camera, frame.image)
 
     def close(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
-            self._last_stats = server.stats()
+        if self._server is not None:
+            self._server.stop()  # idempotent; urls and stats stay readable
 
     @property
     def urls(self) -> dict[str, str]:
-        """rtsp:// address of each camera (without credentials)."""
-        if self._server is None:
-            return {}
-        return {camera: self._server.url(camera) for camera in self._server.mounts}
+        """rtsp:// address of each camera, without credentials."""
+        server = self._server
+        return {camera: server.url(camera) for camera in server.mounts} if server else {}
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        """Per camera: frames_pushed and frames_dropped (encoder behind), viewers now, and
-        encode_ms, the mean H.264 encode time of recent frames (None before any)."""
-        if self._server is None:
-            return getattr(self, "_last_stats", {})
-        return self._server.stats()
+        """Per camera: frames_pushed, frames_dropped (the encoder was behind), viewers now,
+        and encode_ms, the mean x264 time of recent frames (None before any)."""
+        return self._server.stats() if self._server else {}
 
 
 def _credentials(config: RtspConfig) -> tuple[str, str] | None:

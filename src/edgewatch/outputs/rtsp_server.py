@@ -7,6 +7,8 @@ is wanted. GStreamer calls the ``_on_*`` methods from its own threads.
 from __future__ import annotations
 
 import collections
+import contextlib
+import ctypes
 import itertools
 import logging
 import threading
@@ -14,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -38,8 +41,17 @@ MAX_QUEUED = 2  # frames waiting for the encoder; more are dropped so `push` nev
 ENCODE_WINDOW = 100  # encode_ms is the mean over this many recent frames
 
 
-def import_gstreamer() -> tuple[Any, Any, Any, Any]:
-    """(GLib, Gio, Gst, GstRtspServer), or the install line that provides them."""
+def _unwinder_first() -> None:
+    """libgstreamer brings libunwind, whose _Unwind_* symbols then won over libgcc_s's for
+    libraries loaded after it: the first C++ exception in onnxruntime (e.g. a corrupt model)
+    crashed the process. libgcc_s loaded globally beforehand stays in front."""
+    with contextlib.suppress(OSError):  # not glibc: nothing to do
+        ctypes.CDLL("libgcc_s.so.1", mode=ctypes.RTLD_GLOBAL)
+
+
+def import_gstreamer() -> SimpleNamespace:
+    """The gi modules the server uses (GLib, Gio, Gst, RtspServer), or the install line."""
+    _unwinder_first()
     try:
         import gi
 
@@ -57,7 +69,7 @@ def import_gstreamer() -> tuple[Any, Any, Any, Any]:
         raise MissingDependencyError(
             "GStreamer's H.264 elements", f"apt-get install {' '.join(sorted(missing))}"
         )
-    return GLib, Gio, Gst, GstRtspServer
+    return SimpleNamespace(GLib=GLib, Gio=Gio, Gst=Gst, RtspServer=GstRtspServer)
 
 
 def launch_line(info: StreamInfo, *, bitrate_kbps: int, keyframe_interval_s: float) -> str:
@@ -82,10 +94,11 @@ def launch_line(info: StreamInfo, *, bitrate_kbps: int, keyframe_interval_s: flo
 
 @dataclass(eq=False)
 class Mount:
-    """One camera's mount; ``appsrc`` is set only while some client has its media."""
+    """One camera's mount and its counters; ``appsrc`` is set only while a client is on it."""
 
     info: StreamInfo
     path: str
+    media: Any = None  # the shared GstRTSPMedia while some client has it
     appsrc: Any = None
     encoder: Any = None
     pushed: int = 0
@@ -95,6 +108,7 @@ class Mount:
         default_factory=lambda: collections.deque(maxlen=ENCODE_WINDOW)
     )
     encoding: collections.deque = field(default_factory=collections.deque)  # x264 entry times
+    latest: np.ndarray | None = None  # the last frame written, watched or not
 
 
 class RtspServer:
@@ -122,63 +136,33 @@ class RtspServer:
         return f"rtsp://{self.host}:{self.port}{self.mounts[camera].path}"
 
     def start(self, streams: Sequence[StreamInfo]) -> None:
-        GLib, Gio, Gst, GstRtspServer = import_gstreamer()
-        self._GLib, self._Gst, self._GstRtspServer = GLib, Gst, GstRtspServer
-        server = GstRtspServer.RTSPServer()
+        self._gi = gi = import_gstreamer()
+        server = gi.RtspServer.RTSPServer()
         # Clients run on this server's own loop thread, not GStreamer's shared pool thread,
         # so that `stop` can hang up on them from that same thread.
         server.get_thread_pool().set_max_threads(0)
         server.set_address(self.host)  # else it listens on every interface
         server.set_service(str(self.port))
-        auth_role = self._set_up_auth(server, GstRtspServer)
+        role = self._set_up_auth(server)
         for info in streams:
-            mount = Mount(info, "/" + quote(info.camera, safe=""))
-            factory = GstRtspServer.RTSPMediaFactory()
-            factory.set_launch(
-                launch_line(
-                    info,
-                    bitrate_kbps=self.bitrate_kbps,
-                    keyframe_interval_s=self.keyframe_interval_s,
-                )
-            )
-            factory.set_shared(True)  # one encoder per camera, however many viewers
-            factory.connect("media-configure", self._on_media_configure, mount)
-            if auth_role:
-                permissions = GstRtspServer.RTSPPermissions()
-                for action in ("media.factory.access", "media.factory.construct"):
-                    permissions.add_permission_for_role(auth_role, action, True)
-                factory.set_permissions(permissions)
-            server.get_mount_points().add_factory(mount.path, factory)
-            self.mounts[info.camera] = mount
+            self._add_mount(server, info, role)
         server.connect("client-connected", self._on_client_connected)
 
-        context = GLib.MainContext.new()
-        try:
-            # attach() only returns 0 on failure; create_source() says why.
-            source = server.create_source(None)
-        except GLib.Error as error:
-            self.mounts.clear()
-            if error.matches(Gio.io_error_quark(), Gio.IOErrorEnum.ADDRESS_IN_USE):
-                raise EdgewatchError(
-                    f"RTSP port {self.port} on {self.host} is already in use",
-                    "stop the other program or choose another port with --rtsp-port / "
-                    "outputs.rtsp.port",
-                ) from None
-            raise EdgewatchError(
-                f"the RTSP server cannot listen on {self.host}:{self.port} ({error.message})",
-                "set outputs.rtsp.host to an address of this machine, e.g. 127.0.0.1",
-            ) from None
-        source.attach(context)
-        self._server, self._source = server, source
-        self._loop = GLib.MainLoop.new(context, False)
+        context = gi.GLib.MainContext.new()
+        self._source = self._listen(server)
+        self._source.attach(context)
+        self._server = server
+        self._loop = gi.GLib.MainLoop.new(context, False)
         self._thread = threading.Thread(target=self._run, name="edgewatch-rtsp", daemon=True)
         self._thread.start()
         for camera in self.mounts:
             log.info("camera %s: serving %s", camera, self.url(camera))
 
-    def _set_up_auth(self, server: Any, GstRtspServer: Any) -> str | None:
+    def _set_up_auth(self, server: Any) -> str | None:
+        """Basic auth for the one configured user; returns the role the mounts allow."""
         if self._credentials is None:
             return None
+        GstRtspServer = self._gi.RtspServer
         username, password = self._credentials
         token = GstRtspServer.RTSPToken()
         token.set_string("media.factory.role", username)
@@ -186,6 +170,48 @@ class RtspServer:
         auth.add_basic(GstRtspServer.RTSPAuth.make_basic(username, password), token)
         server.set_auth(auth)
         return username
+
+    def _add_mount(self, server: Any, info: StreamInfo, role: str | None) -> None:
+        mount = Mount(info, "/" + quote(info.camera, safe=""))
+        factory = self._gi.RtspServer.RTSPMediaFactory()
+        factory.set_launch(
+            launch_line(
+                info, bitrate_kbps=self.bitrate_kbps, keyframe_interval_s=self.keyframe_interval_s
+            )
+        )
+        factory.set_shared(True)  # one encoder per camera, however many viewers
+        factory.connect("media-configure", self._on_media_configure, mount)
+        if role:
+            permissions = self._gi.RtspServer.RTSPPermissions()
+            for action in ("media.factory.access", "media.factory.construct"):
+                permissions.add_permission_for_role(role, action, True)
+            factory.set_permissions(permissions)
+        server.get_mount_points().add_factory(mount.path, factory)
+        self.mounts[info.camera] = mount
+
+    def _listen(self, server: Any) -> Any:
+        """The listening socket's GSource; attach() would only return 0 on failure."""
+        GLib, Gio = self._gi.GLib, self._gi.Gio
+        try:
+            source = server.create_source(None)
+            bound = server.get_bound_port()
+        except GLib.Error as error:
+            if error.matches(Gio.io_error_quark(), Gio.IOErrorEnum.ADDRESS_IN_USE):
+                raise EdgewatchError(
+                    f"RTSP port {self.port} on {self.host} is already in use",
+                    "stop the other program or choose another port with --rtsp-port / "
+                    "outputs.rtsp.port",
+                ) from None
+            reason = error.message
+        else:
+            if bound == self.port:
+                return source
+            source.destroy()
+            reason = f"bound port {bound} instead"
+        raise EdgewatchError(
+            f"the RTSP server cannot listen on {self.host}:{self.port} ({reason})",
+            "set outputs.rtsp.host to an address of this machine, e.g. 127.0.0.1",
+        )
 
     def _run(self) -> None:
         context = self._loop.get_context()
@@ -200,19 +226,26 @@ class RtspServer:
         mount = self.mounts.get(camera)
         if mount is None:
             raise KeyError(f"camera {camera!r} was not among the streams the RTSP server opened")
+        mount.latest = image  # a reference, no copy: frames are not drawn on after the sinks
         appsrc = mount.appsrc
         if appsrc is None:  # no client: no encoding either
             return
         if appsrc.get_property("current-level-buffers") >= MAX_QUEUED:
             mount.dropped += 1  # the encoder is behind: lose this frame, not the pipeline's time
             return
+        appsrc.emit("push-buffer", self._buffer(mount, image))
+        mount.pushed += 1
+
+    def _buffer(self, mount: Mount, image: np.ndarray | None) -> Any:
+        """A Gst.Buffer of the mount's size: ``image`` resized if need be, or black."""
         info = mount.info
+        if image is None:
+            return self._gi.Gst.Buffer.new_wrapped(bytes(info.width * info.height * 3))
         if image.shape[:2] != (info.height, info.width):
             import cv2
 
             image = cv2.resize(image, (info.width, info.height), interpolation=cv2.INTER_AREA)
-        appsrc.emit("push-buffer", self._Gst.Buffer.new_wrapped(image.tobytes()))
-        mount.pushed += 1
+        return self._gi.Gst.Buffer.new_wrapped(image.tobytes())
 
     def stats(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -233,19 +266,15 @@ class RtspServer:
             return
 
         def shut_down(*_: object) -> bool:
-            remove = self._GstRtspServer.RTSPFilterResult.REMOVE
+            remove = self._gi.RtspServer.RTSPFilterResult.REMOVE
             self._server.client_filter(lambda server, client: remove)  # hangs up on viewers
             self._source.destroy()  # closes the listening socket
             self._loop.quit()
             return False
 
-        # A client waiting for a first frame (DESCRIBE) holds the loop thread: end the streams.
-        for mount in self.mounts.values():
-            if mount.appsrc is not None:
-                mount.appsrc.emit("end-of-stream")
         # In the loop's own thread: closing a client from another thread races with its
         # watch (GLib-GIO-CRITICAL floods).
-        idle = self._GLib.Idle()
+        idle = self._gi.GLib.Idle(self._gi.GLib.PRIORITY_HIGH)
         idle.set_callback(shut_down)
         idle.attach(self._loop.get_context())
         self._thread.join(timeout=5)
@@ -253,13 +282,13 @@ class RtspServer:
             log.warning("the RTSP server thread did not stop within 5 s")
         self._loop = self._thread = self._server = self._source = None
         for mount in self.mounts.values():
-            mount.appsrc = mount.encoder = None
+            mount.media = mount.appsrc = mount.encoder = None
             mount.viewers.clear()
 
     # GStreamer's threads call these.
 
     def _on_media_configure(self, factory: Any, media: Any, mount: Mount) -> None:
-        Gst = self._Gst
+        Gst = self._gi.Gst
         pipeline = media.get_element()
         encoder = pipeline.get_by_name("enc")
         encoder.get_static_pad("sink").add_probe(
@@ -269,14 +298,19 @@ class RtspServer:
             Gst.PadProbeType.BUFFER, self._on_encoder_out, mount
         )
         media.connect("unprepared", self._on_media_unprepared, mount)
+        appsrc = pipeline.get_by_name("src")
+        # The client's DESCRIBE waits (on the server's one thread) until a frame has been
+        # encoded: the latest one, or black, answers it now whether or not frames flow.
+        appsrc.emit("push-buffer", self._buffer(mount, mount.latest))
         with self._lock:
-            mount.encoder = encoder
-            mount.appsrc = pipeline.get_by_name("src")
+            mount.media, mount.appsrc, mount.encoder = media, appsrc, encoder
         log.debug("camera %s: encoder started", mount.info.camera)
 
     def _on_media_unprepared(self, media: Any, mount: Mount) -> None:
         with self._lock:
-            mount.appsrc = mount.encoder = None
+            if mount.media is not media:  # a newer media already took over this mount
+                return
+            mount.media = mount.appsrc = mount.encoder = None
             mount.encoding.clear()
         log.debug("camera %s: encoder stopped", mount.info.camera)
 
@@ -284,14 +318,14 @@ class RtspServer:
         if len(mount.encoding) > ENCODE_WINDOW:  # out of step: start over rather than grow
             mount.encoding.clear()
         mount.encoding.append(time.perf_counter())
-        return self._Gst.PadProbeReturn.OK
+        return self._gi.Gst.PadProbeReturn.OK
 
     def _on_encoder_out(self, pad: Any, probe: Any, mount: Mount) -> Any:
         # Matched in order, not by PTS: x264enc shifts output PTS by 1000 h (to keep DTS
         # positive), and zerolatency x264 (no B-frames, no lookahead) emits one frame per input.
         if mount.encoding:
             mount.encode_s.append(time.perf_counter() - mount.encoding.popleft())
-        return self._Gst.PadProbeReturn.OK
+        return self._gi.Gst.PadProbeReturn.OK
 
     def _on_client_connected(self, server: Any, client: Any) -> None:
         client_id = next(self._client_ids)
@@ -302,7 +336,8 @@ class RtspServer:
         client.connect("closed", self._on_closed, client_id, address)
 
     def _mount_of(self, context: Any) -> Mount | None:
-        path = context.uri.abspath.rstrip("/") if context.uri else ""
+        # "/cam", "/cam/" (aggregate control) or "/cam/stream=0" all name mount "/cam".
+        path = "/" + context.uri.abspath.strip("/").split("/")[0] if context.uri else ""
         return next((m for m in self.mounts.values() if m.path == path), None)
 
     def _on_play(self, client: Any, context: Any, client_id: int, address: str) -> None:
@@ -312,12 +347,10 @@ class RtspServer:
         with self._lock:
             mount.viewers.add(client_id)
             encoder, watching = mount.encoder, len(mount.viewers)
-        if encoder is not None and watching > 1:
-            # A late viewer of the shared stream needs a keyframe now, not at the next interval.
-            event = self._Gst.Event.new_custom(
-                self._Gst.EventType.CUSTOM_UPSTREAM,
-                self._Gst.Structure.new_from_string("GstForceKeyUnit, all-headers=(boolean)true"),
-            )
+        if encoder is not None:  # the shared stream runs: a keyframe now, not at the interval
+            Gst = self._gi.Gst
+            force = Gst.Structure.new_from_string("GstForceKeyUnit, all-headers=(boolean)true")
+            event = Gst.Event.new_custom(Gst.EventType.CUSTOM_UPSTREAM, force)
             encoder.get_static_pad("src").send_event(event)
         log.info(
             "camera %s: RTSP viewer %s connected (%d watching)",
