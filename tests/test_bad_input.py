@@ -51,8 +51,9 @@ def test_missing_sample_clip_names_the_package():
 
 def run_briefly(*args: str, seconds: float = 4) -> tuple[int, str]:
     """Runs edgewatch, stops it with SIGTERM; returns (exit code, stderr)."""
-    process = subprocess.Popen([str(VENV_BIN / "edgewatch"), *args], stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [str(VENV_BIN / "edgewatch"), *args], stderr=subprocess.PIPE, text=True
+    )
     time.sleep(seconds)
     assert process.poll() is None, "the pipeline must keep running and retrying"
     process.send_signal(signal.SIGTERM)
@@ -88,8 +89,9 @@ def test_missing_gstreamer_bindings_name_the_install_line(tmp_path):
 def test_unwritable_json_output(tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("")
-    line = one_error_line(edgewatch("run", "--no-rtsp", "--max-frames", "2",
-                                    "--json-out", str(blocked / "d.jsonl")))
+    line = one_error_line(
+        edgewatch("run", "--no-rtsp", "--max-frames", "2", "--json-out", str(blocked / "d.jsonl"))
+    )
     assert "cannot write JSON lines" in line and "--json-out" in line
 
 

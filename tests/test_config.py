@@ -1,8 +1,8 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import edgewatch
+
 from edgewatch.config import ConfigValidationError, load_config
 from edgewatch.errors import ConfigError
 
@@ -37,8 +37,7 @@ def test_unknown_key_is_named_with_its_path(tmp_path):
 def test_every_problem_is_listed_field_by_field(tmp_path):
     path = write(
         tmp_path,
-        "cameras:\n  - name: 'bad name!'\n    source: x.mp4\n"
-        "outputs:\n  rtsp:\n    port: 70000\n",
+        "cameras:\n  - name: 'bad name!'\n    source: x.mp4\noutputs:\n  rtsp:\n    port: 70000\n",
     )
     with pytest.raises(ConfigValidationError) as caught:
         load_config(path)

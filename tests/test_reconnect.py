@@ -10,6 +10,7 @@ import threading
 import time
 
 from conftest import read_frames
+
 from edgewatch.config import config_from_dict
 from edgewatch.outputs.base import StreamInfo
 from edgewatch.outputs.rtsp import RtspConfig, RtspSink

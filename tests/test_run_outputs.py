@@ -10,8 +10,8 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-
 from conftest import VENV_BIN, edgewatch, read_frames
+
 from edgewatch.draw.overlay import class_color
 from edgewatch.types import UNTRACKED_OBJECT_ID
 
@@ -40,7 +40,7 @@ def test_json_lines_follow_the_message_format_exactly(run_60):
     assert len(messages) == 60
     assert [m["detection_frame_number"] for m in messages] == list(range(60))
     for message in messages:
-        assert MESSAGE_KEYS <= message.keys()
+        assert message.keys() >= MESSAGE_KEYS
         assert message["camera"] == "sample"
         datetime.fromisoformat(message["capture_time"].replace("Z", "+00:00"))
         results = message["inference_results"]
@@ -51,8 +51,8 @@ def test_json_lines_follow_the_message_format_exactly(run_60):
             assert isinstance(obj["classID"], int) and isinstance(obj["label"], str)
             assert 0.0 < obj["confidence"] <= 1.0
             assert obj["objectID"] == UNTRACKED_OBJECT_ID == 18446744073709551615
-            assert 0 <= obj["coor_left"] and obj["coor_left"] + obj["box_width"] <= 768.1
-            assert 0 <= obj["coor_top"] and obj["coor_top"] + obj["box_height"] <= 576.1
+            assert obj["coor_left"] >= 0 and obj["coor_left"] + obj["box_width"] <= 768.1
+            assert obj["coor_top"] >= 0 and obj["coor_top"] + obj["box_height"] <= 576.1
             assert obj["box_width"] > 0 and obj["box_height"] > 0
     timestamps = [m["timestamp"] for m in messages]
     assert timestamps == sorted(timestamps)
@@ -62,7 +62,9 @@ def test_json_lines_follow_the_message_format_exactly(run_60):
 
 def test_people_walking_in_the_footage_are_detected(run_60):
     _, messages, _ = run_60
-    with_person = [m for m in messages if any(o["label"] == "person" for o in m["inference_results"])]
+    with_person = [
+        m for m in messages if any(o["label"] == "person" for o in m["inference_results"])
+    ]
     assert len(with_person) >= 50  # people walk through the whole clip
     people = [o for m in messages for o in m["inference_results"] if o["label"] == "person"]
     # Pedestrians are taller than wide.
@@ -80,8 +82,8 @@ def test_recording_is_playable_and_shows_the_drawn_boxes(run_60, vtest_path):
     assert (stream["codec_name"], stream["width"], stream["height"]) == ("h264", 768, 576)
     assert int(stream["nb_read_frames"]) == 60
     index = next(i for i, m in enumerate(messages) if m["total_num_obj"])
-    recorded, = read_frames(out / "r.mp4", [index])
-    original, = read_frames(vtest_path, [index])
+    (recorded,) = read_frames(out / "r.mp4", [index])
+    (original,) = read_frames(vtest_path, [index])
     obj = messages[index]["inference_results"][0]
     color = np.array(class_color(obj["classID"]), dtype=float)
     # The box's left edge is drawn in the class colour over what the camera saw.
@@ -122,7 +124,7 @@ def test_sigterm_stops_cleanly_and_flushes_outputs(tmp_path):
 def test_detect_prints_json_for_images(tmp_path, vtest_path):
     import cv2
 
-    frame, = read_frames(vtest_path, [100])
+    (frame,) = read_frames(vtest_path, [100])
     image = tmp_path / "frame.png"
     cv2.imwrite(str(image), frame)
     result = edgewatch("detect", str(image))
@@ -166,7 +168,7 @@ def test_rtsp_stream_serves_the_annotated_video(port, vtest_path):
     assert decoded[0].shape == (576, 768, 3)
     # The camera name and time are drawn on a dark box at the top left, where the raw
     # footage is bright.
-    raw, = read_frames(vtest_path, [50])
+    (raw,) = read_frames(vtest_path, [50])
     assert np.median(raw[6:14, 8:120]) > 100
     assert all(np.median(image[6:14, 8:120]) < 80 for image in decoded)
     # People are boxed in the person colour, which the raw footage never shows.
@@ -189,13 +191,20 @@ def test_several_cameras_run_in_one_process(tmp_path, vtest_path):
         "outputs:\n  rtsp: {enabled: false}\n"
     )
     out = tmp_path / "d.jsonl"
-    result = edgewatch("run", "--config", str(config), "--json-out", str(out),
-                       "--record", str(tmp_path / "rec-{camera}.mp4"))
+    result = edgewatch(
+        "run",
+        "--config",
+        str(config),
+        "--json-out",
+        str(out),
+        "--record",
+        str(tmp_path / "rec-{camera}.mp4"),
+    )
     assert result.returncode == 0, result.stderr
     messages = [json.loads(line) for line in out.read_text().splitlines()]
     by_camera = {name: [m for m in messages if m["camera"] == name] for name in ("front", "street")}
     assert len(by_camera["front"]) == 25 and len(by_camera["street"]) == 30
-    for name, frames in by_camera.items():
+    for frames in by_camera.values():
         assert [m["detection_frame_number"] for m in frames] == list(range(len(frames)))
     assert {m["frame_width"] for m in by_camera["street"]} == {640}
     assert any(m["total_num_obj"] for m in by_camera["street"])  # people in the rescaled clip

@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 def _clip(source: str) -> Path:
     path = sample_clip() if source == "sample" else Path(source)
     if not path.is_file():
-        raise EdgewatchError(f"benchmark clip {path} does not exist", "give a video file with --source")
+        raise EdgewatchError(
+            f"benchmark clip {path} does not exist", "give a video file with --source"
+        )
     return path
 
 
@@ -166,7 +168,8 @@ def run_bench(args) -> int:
     import os
 
     clip = _clip(args.source)
-    print(f"edgewatch bench: {clip.name}, {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}")
+    cpu = platform.processor() or platform.machine()
+    print(f"edgewatch bench: {clip.name}, {os.cpu_count()} CPU cores, {cpu}")
     print("naive loop (1 thread: read, OpenCV DNN, draw, x264 encode) ...", flush=True)
     naive = naive_loop(clip, args.frames)
     print("edgewatch pipeline (ONNX Runtime, RTSP on with a viewer) ...", flush=True)
@@ -175,16 +178,25 @@ def run_bench(args) -> int:
     print()
     print(_table(naive, pipeline))
     print(f"speed-up: {speedup:.2f}x the naive loop")
-    print(f"targets: >= 25 frames/s {'MET' if pipeline['fps'] >= 25 else 'MISSED'}, "
-          f">= 1.5x naive {'MET' if speedup >= 1.5 else 'MISSED'}")
+    print(
+        f"targets: >= 25 frames/s {'MET' if pipeline['fps'] >= 25 else 'MISSED'}, "
+        f">= 1.5x naive {'MET' if speedup >= 1.5 else 'MISSED'}"
+    )
     rtsp = pipeline["rtsp"]
-    print(f"RTSP: {rtsp.get('frames_pushed', 0)} frames encoded and sent, "
-          f"{rtsp.get('frames_dropped', 0)} dropped, viewer received "
-          f"{rtsp['viewer_packets']} packets")
+    print(
+        f"RTSP: {rtsp.get('frames_pushed', 0)} frames encoded and sent, "
+        f"{rtsp.get('frames_dropped', 0)} dropped, viewer received "
+        f"{rtsp['viewer_packets']} packets"
+    )
     if pipeline["dropped"]:
         print(f"queue drops: {pipeline['dropped']}")
     if args.json:
-        report = {"clip": str(clip), "naive": naive, "pipeline": pipeline,
-                  "speedup": round(speedup, 3), "cpu_count": os.cpu_count()}
+        report = {
+            "clip": str(clip),
+            "naive": naive,
+            "pipeline": pipeline,
+            "speedup": round(speedup, 3),
+            "cpu_count": os.cpu_count(),
+        }
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
