@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from edgewatch.detect.base import DetectorConfig
 from edgewatch.errors import ConfigError
+from edgewatch.influx.config import InfluxConfig, IngestConfig
+from edgewatch.mqtt.config import MqttConfig
 from edgewatch.outputs.rtsp import RtspConfig
 from edgewatch.sources.base import CameraConfig
 
@@ -43,6 +45,7 @@ class OutputsConfig(BaseModel):
     rtsp: RtspConfig = Field(default_factory=RtspConfig, description="Annotated video over RTSP.")
     jsonl: JsonlConfig = Field(default_factory=JsonlConfig, description="JSON Lines file.")
     record: RecordConfig = Field(default_factory=RecordConfig, description="Video recording.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Detections over MQTT.")
 
 
 class PipelineConfig(BaseModel):
@@ -82,6 +85,12 @@ class Config(BaseModel):
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="The detector.")
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="The outputs.")
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="Queues.")
+    influx: InfluxConfig = Field(
+        default_factory=InfluxConfig, description="The InfluxDB on the edge (ingest writes here)."
+    )
+    ingest: IngestConfig = Field(
+        default_factory=IngestConfig, description="`edgewatch ingest`: MQTT into InfluxDB."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least important log messages shown."
     )

@@ -1,0 +1,59 @@
+"""Where points go in InfluxDB: the 1.x API (/write?db=) or the 2.x API (/api/v2/write)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class InfluxConfig(BaseModel):
+    """An InfluxDB instance and its credentials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field("http://127.0.0.1:8086", description="Base URL of the InfluxDB HTTP API.")
+    api: Literal["v1", "v2"] = Field(
+        "v1", description="v1: /write?db= (InfluxDB 1.x, VictoriaMetrics); v2: /api/v2/write."
+    )
+    database: str = Field("edgewatch", description="v1: database to write to.")
+    retention_policy: str | None = Field(None, description="v1: retention policy (default RP).")
+    username: str | None = Field(None, description="v1: user name, when auth is on.")
+    password: SecretStr | None = Field(
+        None, description="v1: password; or password_file, or EDGEWATCH_INFLUX_PASSWORD."
+    )
+    password_file: Path | None = Field(None, description="v1: file holding the password.")
+    org: str | None = Field(None, description="v2: organisation name or ID.")
+    bucket: str | None = Field(None, description="v2: bucket to write to.")
+    token: SecretStr | None = Field(
+        None, description="v2: API token; or token_file, or EDGEWATCH_INFLUX_TOKEN."
+    )
+    token_file: Path | None = Field(None, description="v2: file holding the API token.")
+    measurement: str = Field(
+        "BW_Inference_results", description="Measurement of detection points (one per object)."
+    )
+    system_measurement: str = Field(
+        "edge_system", description="Measurement of the edge box's system statistics."
+    )
+    batch_size: int = Field(500, ge=1, le=100_000, description="Most points in one write.")
+    flush_interval_s: float = Field(
+        1.0, gt=0, description="Longest a point waits before it is written."
+    )
+    timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one write.")
+
+
+class IngestConfig(BaseModel):
+    """`edgewatch ingest`: MQTT detection messages into InfluxDB, as Telegraf would."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topics: list[str] | None = Field(
+        None,
+        description="Topics to subscribe to; default: the detection and system topics of "
+        "the mqtt section with {camera}/{host} as '+'.",
+    )
+    client_id: str | None = Field(
+        None, description="MQTT client ID (a persistent session); default edgewatch-ingest-<host>."
+    )
+    host_tag: str | None = Field(None, description="The 'host' tag; default this machine's name.")
