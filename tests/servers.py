@@ -56,7 +56,8 @@ class Server:
             self.ready()
         except TimeoutError:
             self.stop()
-            raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text()[-2000:]}")
+            tail = self.log.read_text()[-2000:]
+            raise RuntimeError(f"{self.name} did not start:\n{tail}") from None
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -156,7 +157,8 @@ def make_certificates(folder: Path) -> None:
     )
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
+            "-CAcreateserial", "-days", "2", "-extfile", "san.ext",
+            "-out", "server.crt")  # fmt: skip
 
 
 class Influxd(Server):
@@ -215,5 +217,6 @@ class Influxd(Server):
         rows = []
         for series in result.get("series", []):
             for values in series["values"]:
-                rows.append({**series.get("tags", {}), **dict(zip(series["columns"], values))})
+                row = dict(zip(series["columns"], values, strict=True))
+                rows.append({**series.get("tags", {}), **row})
         return rows
