@@ -136,6 +136,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_telegraf_config(args: argparse.Namespace) -> int:
+    from edgewatch.telegraf import telegraf_config
+
+    config = load_config(args.config) if args.config else Config()
+    print(telegraf_config(config, str(args.config) if args.config else "the defaults"), end="")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from edgewatch.bench import run_bench
 
@@ -186,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a config file")
     check.add_argument("file", type=Path)
     check.set_defaults(func=cmd_config_check)
+
+    telegraf = commands.add_parser(
+        "telegraf-config", help="print a telegraf.conf equivalent to `edgewatch ingest`"
+    )
+    telegraf.add_argument("--config", type=Path, help="YAML config to generate it from")
+    telegraf.set_defaults(func=cmd_telegraf_config)
 
     bench = commands.add_parser("bench", help="measure the pipeline against a naive loop")
     bench.add_argument(

@@ -88,6 +88,11 @@ class Config(BaseModel):
     influx: InfluxConfig = Field(
         default_factory=InfluxConfig, description="The InfluxDB on the edge (ingest writes here)."
     )
+    cloud: InfluxConfig | None = Field(
+        None,
+        description="The cloud InfluxDB: downsampled detections and system statistics go "
+        "there (`edgewatch forward`, the generated Telegraf config).",
+    )
     ingest: IngestConfig = Field(
         default_factory=IngestConfig, description="`edgewatch ingest`: MQTT into InfluxDB."
     )
