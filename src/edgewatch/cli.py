@@ -57,6 +57,12 @@ def config_for_run(args: argparse.Namespace) -> Config:
         rtsp["enabled"] = False
     if args.rtsp_port is not None:
         rtsp["port"] = args.rtsp_port
+    if args.mqtt:
+        host, _, port = args.mqtt.rpartition(":") if ":" in args.mqtt else (args.mqtt, "", "")
+        mqtt = outputs.setdefault("mqtt", {})
+        mqtt.update(enabled=True, host=host or args.mqtt)
+        if port:
+            mqtt["port"] = port
     return config_from_dict(data, str(args.config) if args.config else "the command line")
 
 
@@ -182,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     rtsp = run.add_mutually_exclusive_group()
     rtsp.add_argument("--rtsp-port", type=int, metavar="PORT", help="RTSP server port (8554)")
     rtsp.add_argument("--no-rtsp", action="store_true", help="do not serve RTSP")
+    run.add_argument(
+        "--mqtt",
+        metavar="HOST[:PORT]",
+        help="publish detections to this MQTT broker (see outputs.mqtt)",
+    )
     run.set_defaults(func=cmd_run)
 
     detect = commands.add_parser("detect", help="detect objects in images, print JSON")

@@ -46,6 +46,10 @@ def create_sinks(config: Config) -> list[Sink]:
         from edgewatch.outputs.jsonl import JsonlSink
 
         sinks.append(JsonlSink(outputs.jsonl.path))
+    if outputs.mqtt.enabled:
+        from edgewatch.mqtt.sink import MqttSink
+
+        sinks.append(MqttSink(outputs.mqtt, labels=config.detector.classes))
     return sinks
 
 
@@ -85,12 +89,15 @@ class Pipeline:
         detecting = threading.Thread(target=self._detect_loop, name="detector", daemon=True)
         detecting.start()
         next_report = started + self.config.pipeline.stats_interval_s
+        system = SystemPublisher.for_pipeline(self)
         try:
             while detecting.is_alive():
                 detecting.join(0.2)
                 if self.config.pipeline.stats_interval_s and time.monotonic() >= next_report:
                     self._log_progress(started)
                     next_report += self.config.pipeline.stats_interval_s
+                if system:
+                    system.tick()
         finally:
             self.stop.set()
             detecting.join()
@@ -160,6 +167,33 @@ class Pipeline:
         )
         drops = {k: v for k, v in self.inbox.dropped.items() if v}
         log.info("processed %s%s", rates or "no frames yet", f"; dropped {drops}" if drops else "")
+
+
+class SystemPublisher:
+    """Publishes the box's health and the pipeline's figures every ``system_interval_s``
+    over MQTT; sampling costs a millisecond, so the supervising loop does it."""
+
+    def __init__(self, pipeline: Pipeline, sink, interval: float) -> None:
+        from edgewatch.system_stats import SystemSampler
+
+        self.pipeline, self.sink, self.interval = pipeline, sink, interval
+        self.sampler = SystemSampler()
+        self.next = time.monotonic() + min(interval, 1.0)
+
+    @classmethod
+    def for_pipeline(cls, pipeline: Pipeline) -> SystemPublisher | None:
+        mqtt = next((s for s in pipeline.sinks if s.name == "mqtt"), None)
+        interval = pipeline.config.outputs.mqtt.system_interval_s
+        return cls(pipeline, mqtt, interval) if mqtt and interval else None
+
+    def tick(self) -> None:
+        if time.monotonic() < self.next:
+            return
+        self.next += self.interval
+        try:
+            self.sink.publish_system(self.sampler.sample(self.pipeline.stats.snapshot()))
+        except Exception:  # statistics are never worth stopping the pipeline for
+            log.exception("publishing system statistics failed")
 
 
 def open_streams(

@@ -1,0 +1,287 @@
+"""The MQTT output: detection messages per camera, through an on-disk outbox.
+
+`MqttSink.write` only decides whether a frame is reported and appends its message to the
+`Outbox`; it never touches the network. One `CameraLink` per camera owns one MQTT
+connection, whose will is that camera's retained ``offline`` status: a connection carries
+a single will, so per-camera availability that the broker itself reports when edgewatch
+dies needs one connection per camera. The link sends the camera's queued messages in
+order and deletes them only once the broker acknowledged them (QoS 0: once written to
+the socket). A lost connection is replaced by a fresh client that resends from the
+oldest unacknowledged row: at least once, in order; a duplicate is harmless downstream
+(the same InfluxDB point is written twice).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+import paho.mqtt.client as mqtt
+
+from edgewatch.detect.coco import SECURITY_CLASSES
+from edgewatch.mqtt.client import MqttError, connect, connect_options, create_client
+from edgewatch.mqtt.config import MqttConfig, hostname
+from edgewatch.mqtt.discovery import camera_topic, discovery_messages
+from edgewatch.mqtt.outbox import Outbox
+from edgewatch.outputs.base import StreamInfo
+from edgewatch.outputs.message import build_message
+from edgewatch.types import NO_TRACK, Detections, Frame
+
+log = logging.getLogger(__name__)
+
+WINDOW = 20  # messages in flight per connection: throughput without losing the order
+CONNECT_TIMEOUT_S = 5.0
+CLOSE_FLUSH_S = 5.0  # close() sends what it can in this time; the rest waits on disk
+RETRY_MIN_S, RETRY_MAX_S = 1.0, 30.0
+
+
+def object_set(detections: Detections) -> tuple:
+    """What "the objects changed" compares: per-label counts, and the track ids of
+    tracked objects (a person swapped for another person is a change)."""
+    counts = tuple(sorted(Counter(detections.labels).items()))
+    tracked = detections.tracker_id != NO_TRACK
+    if not tracked.any():
+        return counts
+    ids = sorted(
+        zip(detections[tracked].labels, detections.tracker_id[tracked].tolist(), strict=True)
+    )
+    return counts, tuple(ids)
+
+
+class CameraLink(threading.Thread):
+    """One camera's connection: status, discovery, and its messages from the outbox."""
+
+    def __init__(self, sink: MqttSink, camera: str) -> None:
+        super().__init__(name=f"mqtt-{camera}", daemon=True)
+        config = sink.config
+        self.sink, self.camera, self.outbox, self.qos = sink, camera, sink.outbox, config.qos
+        # One client id per camera: two connections with one id would kick each other off.
+        client_id = f"{config.client_id}-{camera}" if config.client_id else None
+        self.options = connect_options(config, role=camera, client_id=client_id)
+        self.status_topic = camera_topic(config.status_topic, camera)
+        self.discovery = (
+            discovery_messages(config, camera, sink.labels) if config.home_assistant else []
+        )
+        self.first_attempt = threading.Event()
+        self.first_error: MqttError | None = None
+        self.connected = False
+        self.stop_at: float | None = None  # set by close(): flush until then, then leave
+        self.wake = threading.Event()
+        self.published = self.acked = self.reconnects = 0
+
+    def run(self) -> None:
+        delay, outage = RETRY_MIN_S, None
+        while self.stop_at is None:
+            will = (self.status_topic, "offline", self.qos, True)
+            client = create_client(self.options, will=will)
+            client.max_inflight_messages_set(WINDOW)
+            try:
+                connect(client, self.options, timeout=CONNECT_TIMEOUT_S)
+            except MqttError as error:
+                if error.permanent and not self.first_attempt.is_set():
+                    self.first_error = error  # open() raises it: retrying cannot fix a login
+                    self.first_attempt.set()
+                    return
+                # One line per outage, not per retry; a refused login always shows.
+                if outage is None or (error.permanent and outage != str(error)):
+                    level = logging.ERROR if error.permanent else logging.WARNING
+                    log.log(
+                        level,
+                        "camera %s: %s; retrying, messages wait in %s",
+                        self.camera,
+                        error,
+                        self.outbox.path,
+                    )
+                    outage = str(error)
+                self.first_attempt.set()  # after the log line: open() waits on it
+                if self.wake.wait(delay):
+                    break  # closing while the broker is away: the outbox keeps the rest
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            self.first_attempt.set()
+            if outage is not None:
+                self.reconnects += 1
+                log.info(
+                    "camera %s: connected to MQTT broker %s; sending %d queued messages",
+                    self.camera,
+                    self.options.broker,
+                    self.outbox.depth(self.camera),
+                )
+            delay = RETRY_MIN_S
+            lost = self._session(client)
+            if lost is None:
+                break  # closed cleanly
+            outage = f"lost: {lost}"
+            log.warning(
+                "camera %s: connection to MQTT broker %s lost (%s); reconnecting, "
+                "messages wait in %s",
+                self.camera,
+                self.options.broker,
+                lost,
+                self.outbox.path,
+            )
+        self.first_attempt.set()
+
+    def _session(self, client: mqtt.Client) -> str | None:
+        """Send until the connection drops (returns why) or close() is done (None)."""
+        in_flight: dict[int, int] = {}  # paho mid -> outbox row id
+        acked: list[int] = []
+        cursor = 0  # the newest row handed to paho in this session
+
+        def on_publish(client, userdata, mid, reason, properties):
+            row = in_flight.pop(mid, None)
+            if row is not None:
+                acked.append(row)
+
+        client.on_publish = on_publish
+        client.publish(self.status_topic, "online", qos=self.qos, retain=True)
+        for topic, payload in self.discovery:
+            client.publish(topic, payload, qos=self.qos, retain=True)
+        self.connected = True
+        try:
+            while True:
+                rc = client.loop(timeout=0.05)
+                if rc != mqtt.MQTT_ERR_SUCCESS:
+                    return mqtt.error_string(rc)
+                if acked:
+                    self.outbox.ack(acked)
+                    self.acked += len(acked)
+                    acked.clear()
+                free = WINDOW - len(in_flight)
+                rows = self.outbox.peek(free, stream=self.camera, after_id=cursor) if free else []
+                for row in rows:
+                    info = client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+                    if info.is_published():  # QoS 0 written at once: on_publish came early
+                        acked.append(row.id)
+                    else:
+                        in_flight[info.mid] = row.id
+                    cursor = row.id
+                self.published += len(rows)
+                if self.stop_at is not None:
+                    drained = not rows and not in_flight
+                    if drained or time.monotonic() >= self.stop_at:
+                        self._leave(client)
+                        return None
+        finally:
+            self.connected = False
+            self.outbox.ack(acked)  # acknowledged just before the end: not to be sent again
+            self.acked += len(acked)
+
+    def _leave(self, client: mqtt.Client) -> None:
+        """A clean goodbye: ``offline`` retained, then DISCONNECT (so no will is sent)."""
+        info = client.publish(self.status_topic, "offline", qos=self.qos, retain=True)
+        deadline = time.monotonic() + 1.0
+        while not info.is_published() and time.monotonic() < deadline:
+            if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
+                return
+        client.disconnect()
+
+    def close(self, deadline: float) -> None:
+        self.stop_at = deadline
+        self.wake.set()
+
+
+class MqttSink:
+    """Detection messages to ``topic`` per camera: every Nth frame, and at once when the
+    objects in view change. Lossless: the outbox, not the frame queue, applies the bound."""
+
+    name = "mqtt"
+    wants_annotated = False
+    lossless = True
+
+    def __init__(self, config: MqttConfig, *, labels: Sequence[str] | None = None) -> None:
+        self.config = config
+        #: Labels announced to Home Assistant (the detector's classes).
+        self.labels = list(labels) if labels else list(SECURITY_CLASSES)
+        self.outbox: Outbox | None = None
+        self.links: dict[str, CameraLink] = {}
+        self._last: dict[str, tuple[tuple, int]] = {}  # camera -> (object set, frames since)
+        self._closed = False
+
+    def open(self, streams: Sequence[StreamInfo]) -> None:
+        """Open the outbox and connect; a refused login or TLS setup stops the run here,
+        a broker that is merely away is retried in the background."""
+        self.outbox = Outbox(self.config.outbox_path, self.config.outbox_max_messages)
+        backlog = self.outbox.depth()
+        if backlog:
+            log.info(
+                "MQTT outbox %s holds %d messages from before; sending them first",
+                self.outbox.path,
+                backlog,
+            )
+        try:
+            for stream in streams:
+                self.links[stream.camera] = CameraLink(self, stream.camera)
+        except MqttError:
+            self.outbox.close()
+            raise
+        for link in self.links.values():
+            link.start()
+        for link in self.links.values():
+            link.first_attempt.wait(CONNECT_TIMEOUT_S + 1)
+            if link.first_error is not None:
+                self.close(flush_s=0)
+                raise link.first_error
+
+    def write(self, frame: Frame, detections: Detections) -> None:
+        if self._closed:
+            return
+        objects = object_set(detections)
+        last = self._last.get(frame.camera)
+        changed = last is not None and last[0] != objects and self.config.publish_on_change
+        due = last is None or last[1] + 1 >= self.config.every_n_frames
+        if not (due or changed):
+            self._last[frame.camera] = (objects, last[1] + 1)
+            return
+        self._last[frame.camera] = (objects, 0)
+        payload = json.dumps(build_message(frame, detections), separators=(",", ":")).encode()
+        topic = camera_topic(self.config.topic, frame.camera)
+        dropped = self.outbox.append(topic, payload, self.config.qos, False, stream=frame.camera)
+        if dropped:
+            total = self.outbox.dropped
+            if total == dropped or total % 1000 < dropped:  # the first, then every thousandth
+                log.warning(
+                    "MQTT outbox full (%d messages): dropped the oldest, %d so far",
+                    self.config.outbox_max_messages,
+                    total,
+                )
+
+    def publish_system(self, sample: dict) -> None:
+        """System statistics to ``system_topic``, through the same outbox (they ride on the
+        first camera's connection: statistics have no will of their own)."""
+        if self._closed or not self.links:
+            return
+        topic = self.config.system_topic.replace("{host}", hostname())
+        payload = json.dumps(sample, separators=(",", ":")).encode()
+        self.outbox.append(topic, payload, self.config.qos, False, stream=next(iter(self.links)))
+
+    def stats(self) -> dict:
+        links = self.links.values()
+        return {
+            "published": sum(link.published for link in links),
+            "acked": sum(link.acked for link in links),
+            "dropped": self.outbox.dropped if self.outbox else 0,
+            "queued": self.outbox.depth() if self.outbox else 0,
+            "reconnects": sum(link.reconnects for link in links),
+            "connected": bool(self.links) and all(link.connected for link in links),
+        }
+
+    def close(self, flush_s: float = CLOSE_FLUSH_S) -> None:
+        """Send what can go within ``flush_s``, say ``offline``; the rest stays on disk."""
+        if self._closed:
+            return
+        self._closed = True
+        deadline = time.monotonic() + flush_s
+        for link in self.links.values():
+            link.close(deadline)
+        for link in self.links.values():
+            link.join(timeout=flush_s + CONNECT_TIMEOUT_S + 2)
+        if self.outbox is not None:
+            left = self.outbox.depth()
+            if left:
+                log.info("MQTT: %d messages wait in %s for the next start", left, self.outbox.path)
+            self.outbox.close()
