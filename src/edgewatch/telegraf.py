@@ -133,7 +133,7 @@ def telegraf_config(config: Config, source: str = "the default configuration") -
                 "path": "@this",
                 "disable_prepend_keys": True,
                 "tags": ["camera"],
-                "excluded_keys": ["timestamp", "capture_time"],
+                "excluded_keys": EXCLUDED_KEYS,
             },
             "    ",
         ),

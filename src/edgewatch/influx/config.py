@@ -41,6 +41,18 @@ class InfluxConfig(BaseModel):
         1.0, gt=0, description="Longest a point waits before it is written."
     )
     timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one write.")
+    retry_max_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait between retries of a failed write (the wait doubles from "
+        "0.5 s up to this); points are kept meanwhile.",
+    )
+    max_pending_points: int = Field(
+        100_000,
+        ge=1,
+        description="Most points held in memory while InfluxDB is unreachable; beyond it new "
+        "points are refused (ingest then leaves their messages on the broker).",
+    )
 
 
 class IngestConfig(BaseModel):
@@ -57,3 +69,10 @@ class IngestConfig(BaseModel):
         None, description="MQTT client ID (a persistent session); default edgewatch-ingest-<host>."
     )
     host_tag: str | None = Field(None, description="The 'host' tag; default this machine's name.")
+    qos: Literal[1, 2] = Field(
+        1,
+        description="Subscription QoS. 1 (default) loses nothing even if ingest is killed: a "
+        "message is acknowledged only once its points are in InfluxDB, and a redelivered one "
+        "rewrites the same points. With 2, paho confirms receipt (PUBREC) before the points "
+        "are written, so the messages in flight when ingest dies are lost.",
+    )
