@@ -16,14 +16,19 @@ from edgewatch.influx.config import InfluxConfig
 from edgewatch.mqtt.config import hostname
 
 # Copies the per-frame object number into the tag `obj`, so that the objects of one frame
-# (same measurement, tags and timestamp) do not overwrite each other in InfluxDB.
+# (same measurement, tags and timestamp) do not overwrite each other in InfluxDB. The field
+# itself is then dropped: the tag holds it, and the points match `edgewatch ingest`'s.
 STARLARK_OBJ_TAG = """
 def apply(metric):
-    obj = metric.fields.get("unique_com_id")
+    obj = metric.fields.pop("unique_com_id", None)
     if obj != None:
         metric.tags["obj"] = str(obj)
     return metric
 """
+
+# Frame-level keys that are not fields of a detection point (the timestamp is the point's
+# time; the rest describe the frame, not the object).
+EXCLUDED_KEYS = ["timestamp", "capture_time", "frame_width", "frame_height"]
 
 
 def _toml(value) -> str:
