@@ -73,15 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(
         args.log_level.upper() if args.log_level else config.log_level.upper()
     )
-    stop = threading.Event()
-
-    def request_stop(signum, _frame):
-        log.info("%s received; finishing the frames in flight", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    pipeline = build_pipeline(config, stop=stop)
+    pipeline = build_pipeline(config, stop=_stop_on_signals())
     if config.outputs.rtsp.enabled:
         rtsp = config.outputs.rtsp
         for camera in config.cameras:
@@ -139,6 +131,26 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         return 1
     cameras = ", ".join(f"{c.name} ({c.source})" for c in config.cameras)
     print(f"{args.file}: OK — {len(config.cameras)} camera(s): {cameras}")
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def request_stop(signum, _frame):
+        log.info("%s received; finishing the work in flight", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    return stop
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from edgewatch.influx.ingest import run_ingest
+
+    config = load_config(args.config) if args.config else Config()
+    run_ingest(config, _stop_on_signals())
     return 0
 
 
@@ -205,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a config file")
     check.add_argument("file", type=Path)
     check.set_defaults(func=cmd_config_check)
+
+    ingest = commands.add_parser(
+        "ingest", help="MQTT detection messages into InfluxDB, as Telegraf would"
+    )
+    ingest.add_argument("--config", type=Path, help="YAML config (outputs.mqtt, influx, ingest)")
+    ingest.set_defaults(func=cmd_ingest)
 
     telegraf = commands.add_parser(
         "telegraf-config", help="print a telegraf.conf equivalent to `edgewatch ingest`"
