@@ -163,6 +163,10 @@ def cmd_telegraf_config(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "ingest":
+        from edgewatch.ingest_bench import print_ingest_bench
+
+        return print_ingest_bench(args)
     from edgewatch.bench import run_bench
 
     return run_bench(args)
@@ -230,7 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     telegraf.add_argument("--config", type=Path, help="YAML config to generate it from")
     telegraf.set_defaults(func=cmd_telegraf_config)
 
-    bench = commands.add_parser("bench", help="measure the pipeline against a naive loop")
+    bench = commands.add_parser(
+        "bench",
+        help="measure the pipeline against a naive loop, or (bench ingest) the MQTT -> "
+        "InfluxDB path",
+    )
+    bench.add_argument("what", nargs="?", choices=["pipeline", "ingest"], default="pipeline")
+    bench.add_argument("--messages", type=int, default=3000, help="ingest: messages to send")
+    bench.add_argument("--objects", type=int, default=5, help="ingest: objects per message")
     bench.add_argument(
         "--frames", type=int, default=0, help="frames of the clip to use (default: all)"
     )

@@ -21,8 +21,9 @@ from edgewatch.mqtt.config import hostname
 STARLARK_OBJ_TAG = """
 def apply(metric):
     obj = metric.fields.pop("unique_com_id", None)
-    if obj != None:
-        metric.tags["obj"] = str(obj)
+    if obj == None:
+        return None  # a frame with no objects: no point, as edgewatch ingest writes none
+    metric.tags["obj"] = str(obj)
     return metric
 """
 
@@ -155,10 +156,14 @@ def telegraf_config(config: Config, source: str = "the default configuration") -
                 "data_format": "json_v2",
             },
         ),
-        *_table("[[inputs.mqtt_consumer.json_v2]]", {}, "  "),
+        *_table(
+            "[[inputs.mqtt_consumer.json_v2]]",
+            {"timestamp_path": "timestamp", "timestamp_format": "unix"},
+            "  ",
+        ),
         *_table(
             "[[inputs.mqtt_consumer.json_v2.object]]",
-            {"path": "@this", "disable_prepend_keys": True},
+            {"path": "@this", "disable_prepend_keys": True, "excluded_keys": ["timestamp"]},
             "    ",
         ),
         "",
