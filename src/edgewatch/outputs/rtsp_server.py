@@ -37,7 +37,9 @@ ELEMENT_PACKAGES = {
     "x264enc": "gstreamer1.0-plugins-ugly",
     "rtph264pay": "gstreamer1.0-plugins-good",
 }
-MAX_QUEUED = 2  # frames waiting for the encoder; more are dropped so `push` never blocks
+# Frames waiting for the encoder; more are dropped so `push` never blocks. Room for one
+# detector batch: the detector hands frames on in bursts of up to batch_size.
+MAX_QUEUED = 8
 ENCODE_WINDOW = 100  # encode_ms is the mean over this many recent frames
 
 
