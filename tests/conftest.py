@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,16 @@ def read_frames(path: Path, indices: list[int]):
             if len(frames) == len(wanted):
                 break
     return [frames[i] for i in indices]
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.1) -> bool:
+    """Polls ``predicate`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
 
 
 def edgewatch(*args: str, timeout: float = 240, **kwargs) -> subprocess.CompletedProcess:

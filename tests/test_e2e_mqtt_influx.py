@@ -8,20 +8,11 @@ import threading
 import time
 
 import yaml
-from conftest import edgewatch
+from conftest import edgewatch, wait_for
 from servers import Influxd, Mosquitto
 
 from edgewatch.config import config_from_dict
 from edgewatch.influx.ingest import run_ingest
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_every_detected_object_becomes_one_point_in_influxdb(tmp_path):

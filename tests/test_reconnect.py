@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from conftest import read_frames
+from conftest import read_frames, wait_for
 
 from edgewatch.config import config_from_dict
 from edgewatch.outputs.base import StreamInfo
@@ -41,15 +41,6 @@ class FakeCamera:
         self.stop.set()
         self.thread.join(5)
         self.sink.close()
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_camera_that_disappears_and_comes_back_is_picked_up_again(port, vtest_path, caplog):

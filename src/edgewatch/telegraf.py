@@ -76,6 +76,34 @@ def _wildcard(topic: str) -> str:
     return topic.replace("{camera}", "+").replace("{host}", "+")
 
 
+def _consumer(
+    config: Config, *, alias: str, measurement: str, topic: str, json_object: dict
+) -> list[str]:
+    """An mqtt_consumer whose json_v2 parser takes each message's `timestamp` as the time
+    and turns the message (each entry of its arrays) into metrics."""
+    consumer = {
+        "alias": alias,
+        "name_override": measurement,
+        **_broker_options(config, client_role=alias),
+        "topics": [_wildcard(topic)],
+        "topic_tag": "topic",
+        "data_format": "json_v2",
+    }
+    return [
+        *_table("[[inputs.mqtt_consumer]]", consumer),
+        *_table(
+            "[[inputs.mqtt_consumer.json_v2]]",
+            {"timestamp_path": "timestamp", "timestamp_format": "unix"},
+            "  ",
+        ),
+        *_table(
+            "[[inputs.mqtt_consumer.json_v2.object]]",
+            {"path": "@this", "disable_prepend_keys": True, **json_object},
+            "    ",
+        ),
+    ]
+
+
 def _output(influx: InfluxConfig, *, alias: str, token_env: str, route: dict) -> list[str]:
     if influx.api == "v2":
         options = {
@@ -117,55 +145,22 @@ def telegraf_config(config: Config, source: str = "the default configuration") -
         "",
         "# Detection messages: each entry of inference_results becomes one metric that",
         "# carries the frame-level fields (detection_frame_number, total_num_obj ...).",
-        *_table(
-            "[[inputs.mqtt_consumer]]",
-            {
-                "alias": "vision_pipeline",
-                "name_override": inference,
-                **_broker_options(config, client_role="inference"),
-                "topics": [_wildcard(mqtt.topic)],
-                "topic_tag": "topic",
-                "data_format": "json_v2",
-            },
-        ),
-        *_table(
-            "[[inputs.mqtt_consumer.json_v2]]",
-            {"timestamp_path": "timestamp", "timestamp_format": "unix"},
-            "  ",
-        ),
-        *_table(
-            "[[inputs.mqtt_consumer.json_v2.object]]",
-            {
-                "path": "@this",
-                "disable_prepend_keys": True,
-                "tags": ["camera"],
-                "excluded_keys": EXCLUDED_KEYS,
-            },
-            "    ",
-        ),
+        *_consumer(
+            config,
+            alias="vision_pipeline",
+            measurement=inference,
+            topic=mqtt.topic,
+            json_object={"tags": ["camera"], "excluded_keys": EXCLUDED_KEYS},
+        ),  # fmt: skip
         "",
         "# System statistics of the edge box: one flat JSON object per message.",
-        *_table(
-            "[[inputs.mqtt_consumer]]",
-            {
-                "alias": "edge_system",
-                "name_override": system,
-                **_broker_options(config, client_role="system"),
-                "topics": [_wildcard(mqtt.system_topic)],
-                "topic_tag": "topic",
-                "data_format": "json_v2",
-            },
-        ),
-        *_table(
-            "[[inputs.mqtt_consumer.json_v2]]",
-            {"timestamp_path": "timestamp", "timestamp_format": "unix"},
-            "  ",
-        ),
-        *_table(
-            "[[inputs.mqtt_consumer.json_v2.object]]",
-            {"path": "@this", "disable_prepend_keys": True, "excluded_keys": ["timestamp"]},
-            "    ",
-        ),
+        *_consumer(
+            config,
+            alias="edge_system",
+            measurement=system,
+            topic=mqtt.system_topic,
+            json_object={"excluded_keys": ["timestamp"]},
+        ),  # fmt: skip
         "",
         *_table("[[processors.starlark]]", {"namepass": [inference]}),
         "  source = '''" + STARLARK_OBJ_TAG + "'''",
