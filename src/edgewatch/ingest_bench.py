@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import socket
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -23,7 +20,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from edgewatch.errors import MissingDependencyError
+from edgewatch.localservers import Influxd, Mosquitto
 
 log = logging.getLogger(__name__)
 DATABASE = "ingest_bench"
@@ -42,9 +39,10 @@ def run_ingest_bench(
         tempfile.TemporaryDirectory(prefix="edgewatch-ingest-bench-") as folder,
         ExitStack() as stack,
     ):
-        mqtt_port = stack.enter_context(_mosquitto(Path(folder)))
-        influx_url = stack.enter_context(_influxd(Path(folder)))
-        _query(influx_url, f"CREATE DATABASE {DATABASE}", post=True)
+        broker = stack.enter_context(Mosquitto(Path(folder) / "mosquitto"))
+        influx = stack.enter_context(Influxd(Path(folder) / "influxd"))
+        mqtt_port, influx_url = broker.port, influx.url
+        influx.query(f"CREATE DATABASE {DATABASE}", post=True)
         config = Config.model_validate(
             {
                 "outputs": {"mqtt": {"port": mqtt_port}},
@@ -138,14 +136,9 @@ def _wait_count(url: str, camera: str, expected: int, *, timeout: float) -> None
     raise TimeoutError(f"InfluxDB did not show {expected} points of camera {camera} in time")
 
 
-def _query(url: str, q: str, *, post: bool = False) -> dict:
-    data = urllib.parse.urlencode({"q": q, "db": DATABASE}).encode()
-    request = (
-        urllib.request.Request(f"{url}/query", data=data, method="POST")
-        if post
-        else urllib.request.Request(f"{url}/query?{data.decode()}")
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
+def _query(url: str, q: str) -> dict:
+    params = urllib.parse.urlencode({"q": q, "db": DATABASE})
+    with urllib.request.urlopen(f"{url}/query?{params}", timeout=10) as response:
         return json.loads(response.read())
 
 
@@ -159,69 +152,6 @@ def _publisher(port: int):
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_port(port: int, process: subprocess.Popen, name: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{name} did not start (exit code {process.poll()})")
-
-
-@contextmanager
-def _server(command: list[str], port: int, name: str, log_path: Path):
-    with open(log_path, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=out)
-    try:
-        _wait_port(port, process, name)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextmanager
-def _mosquitto(folder: Path):
-    if shutil.which("mosquitto") is None:
-        raise MissingDependencyError("mosquitto", "apt-get install mosquitto")
-    port = _free_port()
-    conf = folder / "mosquitto.conf"
-    # user root: started as root, mosquitto would switch to a user that cannot read here.
-    conf.write_text(f"user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n")
-    with _server(["mosquitto", "-c", str(conf)], port, "mosquitto", folder / "mosquitto.log"):
-        yield port
-
-
-@contextmanager
-def _influxd(folder: Path):
-    if shutil.which("influxd") is None:
-        raise MissingDependencyError("influxd", "apt-get install influxdb")
-    port, rpc = _free_port(), _free_port()
-    conf = folder / "influxdb.conf"
-    conf.write_text(
-        f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc}"\n'
-        f'[meta]\n  dir = "{folder}/meta"\n'
-        f'[data]\n  dir = "{folder}/data"\n  wal-dir = "{folder}/wal"\n'
-        "  query-log-enabled = false\n"
-        f'[http]\n  bind-address = "127.0.0.1:{port}"\n  log-enabled = false\n'
-        "[ifql]\n  enabled = false\n[monitor]\n  store-enabled = false\n"
-    )
-    command = ["influxd", "run", "-config", str(conf)]
-    with _server(command, port, "influxd", folder / "influxd.log"):
-        yield f"http://127.0.0.1:{port}"
 
 
 def print_ingest_bench(args) -> int:
