@@ -44,3 +44,16 @@ def test_wrong_box_shape_names_expected_shape():
 
 def test_empty_has_zero_rows():
     assert len(Detections.empty()) == 0
+
+
+def test_data_columns_are_selected_with_the_rows_and_checked_for_length():
+    detections = make(3)
+    detections.data["seen_s"] = np.array([1.0, 2.0, 3.0])
+    assert detections[detections.confidence > 0.4].data["seen_s"].tolist() == [2.0, 3.0]
+    with pytest.raises(ValueError, match=r"data\['seen_s'\]=2"):
+        Detections(
+            xyxy=np.zeros((3, 4)),
+            confidence=np.zeros(3),
+            class_id=np.zeros(3),
+            data={"seen_s": np.zeros(2)},
+        )

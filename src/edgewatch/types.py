@@ -61,6 +61,8 @@ class Detections:
     class_id: np.ndarray  # (N,) int32
     tracker_id: np.ndarray = field(default=None)  # (N,) int64, NO_TRACK when untracked
     class_names: Mapping[int, str] = field(default_factory=dict)
+    #: Further per-object columns, each of length N, e.g. ``seen_s`` from the tracker.
+    data: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.xyxy = _column(self.xyxy, np.float32, "xyxy", (4,)).reshape(-1, 4)
@@ -71,11 +73,13 @@ class Detections:
         self.tracker_id = _column(self.tracker_id, np.int64, "tracker_id", ())
         n = len(self.xyxy)
         lengths = {len(self.confidence), len(self.class_id), len(self.tracker_id)}
+        lengths |= {len(column) for column in self.data.values()}
         if lengths != {n}:
             raise ValueError(
                 f"Detections columns must all have length {n} (xyxy), got "
                 f"confidence={len(self.confidence)} class_id={len(self.class_id)} "
-                f"tracker_id={len(self.tracker_id)}"
+                f"tracker_id={len(self.tracker_id)} "
+                + " ".join(f"data[{k!r}]={len(v)}" for k, v in self.data.items())
             )
 
     @classmethod
@@ -99,6 +103,7 @@ class Detections:
             class_id=self.class_id[index],
             tracker_id=self.tracker_id[index],
             class_names=self.class_names,
+            data={key: column[index] for key, column in self.data.items()},
         )
 
     def label(self, i: int) -> str:

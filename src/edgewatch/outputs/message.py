@@ -18,6 +18,7 @@ def build_message(frame: Frame, detections: Detections) -> dict:
     confidence = detections.confidence.tolist()
     class_id = detections.class_id.tolist()
     tracker_id = detections.tracker_id.tolist()
+    seen_s = detections.data["seen_s"].tolist() if "seen_s" in detections.data else None
     for i in range(len(detections)):
         left, top, right, bottom = xyxy[i]
         results.append(
@@ -33,6 +34,8 @@ def build_message(frame: Frame, detections: Detections) -> dict:
                 "unique_com_id": f"OBJ{i + 1}",
             }
         )
+        if seen_s is not None:  # how long the tracker has followed this object
+            results[-1]["seen_s"] = round(seen_s[i], 2)
     captured = datetime.fromtimestamp(frame.timestamp, tz=UTC)
     return {
         "camera": frame.camera,
