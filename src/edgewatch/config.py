@@ -14,6 +14,7 @@ from edgewatch.influx.config import InfluxConfig, IngestConfig
 from edgewatch.mqtt.config import MqttConfig
 from edgewatch.outputs.rtsp import RtspConfig
 from edgewatch.sources.base import CameraConfig
+from edgewatch.track.config import TrackerConfig
 
 
 class JsonlConfig(BaseModel):
@@ -83,6 +84,9 @@ class Config(BaseModel):
         description="The cameras to watch. Default: the bundled sample clip.",
     )
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="The detector.")
+    tracking: TrackerConfig = Field(
+        default_factory=TrackerConfig, description="Stable object IDs per camera (ByteTrack)."
+    )
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="The outputs.")
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="Queues.")
     influx: InfluxConfig = Field(

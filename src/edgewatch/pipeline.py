@@ -14,6 +14,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from edgewatch.config import Config
 from edgewatch.detect.base import Detector
 from edgewatch.errors import EdgewatchError, SourceError
@@ -23,7 +25,7 @@ from edgewatch.sinks import Annotator, SinkRunner
 from edgewatch.sources import create_source
 from edgewatch.sources.reader import CameraReader
 from edgewatch.stats import PipelineStats
-from edgewatch.types import Frame
+from edgewatch.types import Detections, Frame
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ class Pipeline:
     runners: list[SinkRunner]
     stop: threading.Event
     stats: PipelineStats
+    tracking: TrackingStage | None = None
     frames_done: dict[str, int] = field(default_factory=dict)
 
     def run(self) -> RunSummary:
@@ -148,6 +151,10 @@ class Pipeline:
                 continue
             failures_in_a_row = 0
             self.stats.time("detect", time.perf_counter() - started, len(batch))
+            if self.tracking is not None:
+                started = time.perf_counter()
+                results = [self.tracking.update(f, d) for f, d in zip(batch, results, strict=True)]
+                self.stats.time("track", time.perf_counter() - started, len(batch))
             for frame, detections in zip(batch, results, strict=True):
                 self.frames_done[frame.camera] = self.frames_done.get(frame.camera, 0) + 1
                 for runner in self.runners:
@@ -167,6 +174,41 @@ class Pipeline:
         )
         drops = {k: v for k, v in self.inbox.dropped.items() if v}
         log.info("processed %s%s", rates or "no frames yet", f"; dropped {drops}" if drops else "")
+
+
+class TrackingStage:
+    """One ByteTracker per camera. The detector is asked for detections down to the
+    tracker's low threshold; the user's per-class thresholds mark which are "high" (start
+    and first-match tracks), the rest can only continue a track already followed."""
+
+    def __init__(self, config: Config, detector: Detector) -> None:
+        from edgewatch.detect.filters import DetectionFilter
+        from edgewatch.track.bytetrack import ByteTracker
+
+        self.thresholds = DetectionFilter(config.detector, detector.class_names).thresholds
+        self.trackers = {
+            camera.name: ByteTracker(config.tracking, detector.class_names)
+            for camera in config.cameras
+        }
+
+    @staticmethod
+    def detector_config(config: Config):
+        """The detector config with every threshold lowered to the tracker's low one."""
+        low = config.tracking.low_confidence
+        detector = config.detector
+        return detector.model_copy(
+            update={
+                "confidence": min(detector.confidence, low),
+                "class_confidence": {k: min(v, low) for k, v in detector.class_confidence.items()},
+            }
+        )
+
+    def update(self, frame: Frame, detections: Detections) -> Detections:
+        ids = np.clip(detections.class_id, 0, len(self.thresholds) - 1)
+        detections.data["high"] = detections.confidence >= self.thresholds[ids]
+        tracked = self.trackers[frame.camera].update(detections, frame.timestamp)
+        tracked.data.pop("high", None)
+        return tracked
 
 
 class SystemPublisher:
@@ -256,10 +298,14 @@ def build_pipeline(
     )
     readers, streams = open_streams(config, stop, stats, inbox)
     try:
+        tracking_on = config.tracking.enabled
         if detector is None:
             from edgewatch.detect import create_detector
 
-            detector = create_detector(config.detector)
+            detector_config = config.detector
+            if tracking_on:
+                detector_config = TrackingStage.detector_config(config)
+            detector = create_detector(detector_config)
         sinks = create_sinks(config)
         opened: list[Sink] = []
         try:
@@ -281,4 +327,5 @@ def build_pipeline(
         runners.append(SinkRunner(Annotator(video, stats), stats, capacity))
         for runner in video:
             runner.start()
-    return Pipeline(config, detector, sinks, readers, inbox, runners, stop, stats)
+    tracking = TrackingStage(config, detector) if config.tracking.enabled else None
+    return Pipeline(config, detector, sinks, readers, inbox, runners, stop, stats, tracking)

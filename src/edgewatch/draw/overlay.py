@@ -42,7 +42,7 @@ def draw_detections(frame: Frame, detections: Detections) -> np.ndarray:
     """Draws on ``frame.image`` in place (the pipeline owns it by now) and returns it."""
     image = frame.image
     scale = max(0.4, min(image.shape[0], image.shape[1]) / 1200)
-    thickness = max(1, round(scale * 2.5))
+    thickness = max(2, round(scale * 2.5))  # 1 px lines fade under H.264 chroma subsampling
     for i in range(len(detections)):
         x1, y1, x2, y2 = (int(round(v)) for v in detections.xyxy[i])
         color = class_color(int(detections.class_id[i]))
