@@ -37,6 +37,11 @@ def config_for_run(args: argparse.Namespace) -> Config:
     config = load_config(args.config) if args.config else Config()
     data = config.model_dump(mode="python", exclude_unset=True)
     if args.source:
+        # Zones and lines belong to the config's cameras, which --source replaces.
+        events = data.get("events")
+        if isinstance(events, dict) and (events.get("zones") or events.get("lines")):
+            log.warning("--source replaces the config's cameras: their zones and lines are off")
+            events["zones"], events["lines"] = [], []
         taken: set[str] = set()
         data["cameras"] = [
             {"name": _camera_name(uri, i, taken), "source": uri}
@@ -154,6 +159,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    from edgewatch.events.cli import list_events
+
+    return list_events(args)
+
+
 def cmd_telegraf_config(args: argparse.Namespace) -> int:
     from edgewatch.telegraf import telegraf_config
 
@@ -163,6 +174,10 @@ def cmd_telegraf_config(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "tracking":
+        from edgewatch.bench import print_tracking_bench
+
+        return print_tracking_bench(args)
     if args.what == "ingest":
         from edgewatch.ingest_bench import print_ingest_bench
 
@@ -222,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
     check.set_defaults(func=cmd_config_check)
 
+    events = commands.add_parser(
+        "events", help="list security events: entered/left, zones, lines, loitering"
+    )
+    from edgewatch.events.cli import add_arguments as add_events_arguments
+
+    add_events_arguments(events)
+    events.set_defaults(func=cmd_events)
+
     ingest = commands.add_parser(
         "ingest", help="MQTT detection messages into InfluxDB, as Telegraf would"
     )
@@ -239,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure the pipeline against a naive loop, or (bench ingest) the MQTT -> "
         "InfluxDB path",
     )
-    bench.add_argument("what", nargs="?", choices=["pipeline", "ingest"], default="pipeline")
+    bench.add_argument(
+        "what", nargs="?", choices=["pipeline", "tracking", "ingest"], default="pipeline"
+    )
     bench.add_argument("--messages", type=int, default=3000, help="ingest: messages to send")
     bench.add_argument("--objects", type=int, default=5, help="ingest: objects per message")
     bench.add_argument(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from edgewatch.detect.base import DetectorConfig
 from edgewatch.errors import ConfigError
+from edgewatch.events.config import EventsConfig
 from edgewatch.influx.config import InfluxConfig, IngestConfig
 from edgewatch.mqtt.config import MqttConfig
 from edgewatch.outputs.rtsp import RtspConfig
@@ -87,6 +88,10 @@ class Config(BaseModel):
     tracking: TrackerConfig = Field(
         default_factory=TrackerConfig, description="Stable object IDs per camera (ByteTrack)."
     )
+    events: EventsConfig = Field(
+        default_factory=EventsConfig,
+        description="Security events: entered/left, zones, lines, loitering, snapshots.",
+    )
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="The outputs.")
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="Queues.")
     influx: InfluxConfig = Field(
@@ -110,6 +115,10 @@ class Config(BaseModel):
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             raise ValueError(f"camera names must be unique; repeated: {', '.join(repeated)}")
+        try:
+            self.events.validate_against(names)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
         return self
 
 

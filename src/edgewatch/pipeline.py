@@ -48,10 +48,23 @@ def create_sinks(config: Config) -> list[Sink]:
         from edgewatch.outputs.jsonl import JsonlSink
 
         sinks.append(JsonlSink(outputs.jsonl.path))
+    mqtt_sink = None
     if outputs.mqtt.enabled:
         from edgewatch.mqtt.sink import MqttSink
 
-        sinks.append(MqttSink(outputs.mqtt, labels=config.detector.classes))
+        mqtt_sink = MqttSink(outputs.mqtt, labels=config.detector.classes)
+        sinks.append(mqtt_sink)
+    if config.events.enabled:
+        from edgewatch.events.sink import EventSink, outbox_publisher
+
+        writer = None
+        if config.events.influx:
+            from edgewatch.influx.writer import InfluxWriter
+
+            writer = InfluxWriter(config.influx).start()
+        publish = outbox_publisher(mqtt_sink, config.events) if mqtt_sink else None
+        # First: it closes (publishing its last events) before the MQTT output does.
+        sinks.insert(0, EventSink(config.events, publish=publish, influx_writer=writer))
     return sinks
 
 
@@ -161,10 +174,11 @@ class Pipeline:
                     runner.submit(frame, detections)
 
     def _close_outputs(self) -> None:
-        # Top-level runners first; the annotator's close drains the video sinks after it.
+        # One after the other, in order: the events output publishes its last events
+        # through the MQTT output, so it must close first. The annotator's close drains
+        # the video sinks behind it.
         for runner in self.runners:
             runner.finish()
-        for runner in self.runners:
             runner.join()
 
     def _log_progress(self, started: float) -> None:
@@ -324,7 +338,8 @@ def build_pipeline(
     video = [SinkRunner(s, stats, capacity) for s in sinks if s.wants_annotated]
     runners = [SinkRunner(s, stats, capacity) for s in sinks if not s.wants_annotated]
     if video:
-        runners.append(SinkRunner(Annotator(video, stats), stats, capacity))
+        annotator = Annotator(video, stats, config.events, own_copy=config.events.enabled)
+        runners.append(SinkRunner(annotator, stats, capacity))
         for runner in video:
             runner.start()
     tracking = TrackingStage(config, detector) if config.tracking.enabled else None

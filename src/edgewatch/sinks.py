@@ -6,8 +6,11 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from edgewatch.draw.overlay import draw_detections
+from edgewatch.draw.zones import draw_zones
+from edgewatch.events.config import EventsConfig
 from edgewatch.outputs.base import Sink, StreamInfo
 from edgewatch.queues import BoundedQueue, Closed
 from edgewatch.stats import PipelineStats
@@ -70,9 +73,20 @@ class Annotator:
     name = "annotate"
     wants_annotated = False
 
-    def __init__(self, runners: Sequence[SinkRunner], stats: PipelineStats) -> None:
+    def __init__(
+        self,
+        runners: Sequence[SinkRunner],
+        stats: PipelineStats,
+        events: EventsConfig | None = None,
+        *,
+        own_copy: bool = False,
+    ) -> None:
         self.runners = list(runners)
         self.stats = stats
+        self.events = events
+        # The events output keeps frames for snapshots while this thread draws: then
+        # drawing goes on a copy, so snapshots never show the overlay twice.
+        self.own_copy = own_copy
         # Recording must not lose frames, so neither may the stage that feeds it.
         self.lossless = any(runner.sink.lossless for runner in self.runners)
 
@@ -81,6 +95,12 @@ class Annotator:
 
     def write(self, frame: Frame, detections: Detections) -> None:
         started = time.perf_counter()
+        if self.own_copy:
+            frame = replace(frame, image=frame.image.copy())
+        if self.events is not None:
+            draw_zones(
+                frame.image, self.events.zones_of(frame.camera), self.events.lines_of(frame.camera)
+            )
         draw_detections(frame, detections)
         self.stats.time("draw", time.perf_counter() - started)
         for runner in self.runners:

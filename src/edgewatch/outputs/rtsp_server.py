@@ -302,11 +302,17 @@ class RtspServer:
         media.connect("unprepared", self._on_media_unprepared, mount)
         appsrc = pipeline.get_by_name("src")
         # The client's DESCRIBE waits (on the server's one thread) until a frame has been
-        # encoded: the latest one, or black, answers it now whether or not frames flow.
-        appsrc.emit("push-buffer", self._buffer(mount, mount.latest))
+        # encoded: the latest one, or black, answers it whether or not frames flow. Pushed
+        # once the pipeline asks for data: pushed here, before PLAYING, it stalled the stream
+        # now and then (appsrc: "do-timestamp=TRUE but buffers are provided before ...").
+        appsrc.connect("need-data", self._on_need_data, mount)
         with self._lock:
             mount.media, mount.appsrc, mount.encoder = media, appsrc, encoder
         log.debug("camera %s: encoder started", mount.info.camera)
+
+    def _on_need_data(self, appsrc: Any, length: int, mount: Mount) -> None:
+        appsrc.disconnect_by_func(self._on_need_data)  # once per media is enough
+        appsrc.emit("push-buffer", self._buffer(mount, mount.latest))
 
     def _on_media_unprepared(self, media: Any, mount: Mount) -> None:
         with self._lock:

@@ -1,0 +1,228 @@
+"""Zones, lines and where events go. Checks that need the cameras or the frame size are
+functions (`EventsConfig.validate_against`, `EventsConfig.check_inside`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from edgewatch.errors import ConfigError
+from edgewatch.mqtt.config import default_state_dir
+
+Point = tuple[float, float]
+
+
+def _orientation(p: Point, q: Point, r: Point) -> float:
+    return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+
+def _on_segment(p: Point, q: Point, r: Point) -> bool:
+    """r, known collinear with p-q, lies within the segment p-q."""
+    return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(p[1], q[1])
+
+
+def segments_intersect(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
+    """Closed segments p1-p2 and q1-q2 share a point (touching counts)."""
+    d1, d2 = _orientation(q1, q2, p1), _orientation(q1, q2, p2)
+    d3, d4 = _orientation(p1, p2, q1), _orientation(p1, p2, q2)
+    if ((d1 > 0 > d2) or (d1 < 0 < d2)) and ((d3 > 0 > d4) or (d3 < 0 < d4)):
+        return True
+    return (
+        (d1 == 0 and _on_segment(q1, q2, p1))
+        or (d2 == 0 and _on_segment(q1, q2, p2))
+        or (d3 == 0 and _on_segment(p1, p2, q1))
+        or (d4 == 0 and _on_segment(p1, p2, q2))
+    )
+
+
+def self_intersection(points: list[Point]) -> tuple[int, int] | None:
+    """The first pair of edges (i, j) of the closed polygon that cross, or None. Edge i
+    runs from point i to point i+1; neighbouring edges share a point and are skipped."""
+    n = len(points)
+    edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                continue
+            if segments_intersect(*edges[i], *edges[j]):
+                return i, j
+    return None
+
+
+def _fmt(point: Point) -> str:
+    return f"[{point[0]:g}, {point[1]:g}]"
+
+
+def _outside(what: str, points: Iterable[Point], width: int, height: int) -> None:
+    for x, y in points:
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise ConfigError(
+                f"{what}: point {_fmt((x, y))} lies outside the {width}x{height} frame",
+                f"points are pixels, x in 0..{width} and y in 0..{height}",
+            )
+
+
+class ZoneConfig(BaseModel):
+    """A named area of one camera's picture; objects' feet (box bottom centre) count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="Zone name, unique per camera (events name it).")
+    camera: str = Field(description="The camera whose picture the points are in.")
+    points: list[Point] = Field(
+        description="Polygon corners [[x, y], ...] in pixels of the camera's frame, in order; "
+        "at least 3, edges must not cross."
+    )
+    loiter_s: float | None = Field(
+        None, gt=0, description="Raise a loitering event once an object stays this long."
+    )
+    labels: list[str] | None = Field(
+        None, description="Only these labels count in this zone (e.g. [person]); default all."
+    )
+
+    @field_validator("points")
+    @classmethod
+    def _polygon(cls, points: list[Point]) -> list[Point]:
+        if len(points) < 3:
+            raise ValueError(f"a zone needs at least 3 points, got {len(points)}")
+        crossing = self_intersection(points)
+        if crossing is not None:
+            i, j = crossing
+            n = len(points)
+            raise ValueError(
+                f"the polygon crosses itself: edge {i} ({_fmt(points[i])} -> "
+                f"{_fmt(points[(i + 1) % n])}) meets edge {j} ({_fmt(points[j])} -> "
+                f"{_fmt(points[(j + 1) % n])}); list the corners in order around the zone"
+            )
+        return points
+
+    def check_inside(self, width: int, height: int) -> None:
+        _outside(f"zone {self.name!r} of camera {self.camera!r}", self.points, width, height)
+
+
+class LineConfig(BaseModel):
+    """A named line; crossing it raises an event with the direction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="Line name, unique per camera.")
+    camera: str = Field(description="The camera whose picture the points are in.")
+    a: Point = Field(description="Start [x, y] in pixels; the direction is told along a->b.")
+    b: Point = Field(description="End [x, y] in pixels.")
+    labels: list[str] | None = Field(None, description="Only these labels count; default all.")
+
+    @model_validator(mode="after")
+    def _not_a_point(self) -> LineConfig:
+        if tuple(self.a) == tuple(self.b):
+            raise ValueError(f"line {self.name!r}: a and b are the same point {_fmt(self.a)}")
+        return self
+
+    def check_inside(self, width: int, height: int) -> None:
+        _outside(f"line {self.name!r} of camera {self.camera!r}", [self.a, self.b], width, height)
+
+
+class SnapshotConfig(BaseModel):
+    """The JPEG of each object's best frame, box drawn, kept on disk."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Save snapshots at all.")
+    dir: Path = Field(
+        default_factory=lambda: default_state_dir() / "snapshots",
+        description="Folder of snapshots: <dir>/<camera>/<event id>.jpg.",
+    )
+    max_age_days: float = Field(14.0, gt=0, description="Snapshots older than this are deleted.")
+    max_total_mb: float = Field(
+        1000.0, gt=0, description="Beyond this total size the oldest snapshots are deleted."
+    )
+    jpeg_quality: int = Field(85, ge=10, le=100, description="JPEG quality, 10-100.")
+    min_interval_s: float = Field(
+        0.5, ge=0, description="Shortest time between two frame copies of one object."
+    )
+    write_after_s: float = Field(
+        5.0,
+        gt=0,
+        description="Write an object's snapshot this long after it appeared, "
+        "not only when it leaves (rewritten then if a better frame came).",
+    )
+
+
+class EventsConfig(BaseModel):
+    """Events from tracked objects: scene and zone entries and exits, line crossings,
+    loitering. Needs a tracker (untracked objects raise no events)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(False, description="Raise events at all.")
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Named zones per camera.")
+    lines: list[LineConfig] = Field(default_factory=list, description="Named lines per camera.")
+    left_after_s: float = Field(
+        2.0, gt=0, description="An object unseen this long has left (its track ended)."
+    )
+    zone_exit_s: float = Field(
+        1.0,
+        ge=0,
+        description="An object must be outside a zone this long to have left it "
+        "(feet jittering on the edge raise no events).",
+    )
+    stationary_iou: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="A new track overlapping a recently ended one of the same "
+        "label by this IoU is the same object (a parked car after a detector blink).",
+    )
+    stationary_window_s: float = Field(
+        30.0, ge=0, description="How recently the earlier track must have ended for that."
+    )
+    store_path: Path = Field(
+        default_factory=lambda: default_state_dir() / "events.sqlite3",
+        description="The embedded event store (SQLite) on the box.",
+    )
+    snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig, description="Snapshots.")
+    mqtt_topic: str = Field(
+        "edgewatch/{camera}/events", description="MQTT topic of events (QoS of outputs.mqtt)."
+    )
+    influx: bool = Field(
+        False, description="Also write events to the InfluxDB of the `influx` section."
+    )
+    influx_measurement: str = Field(
+        "edgewatch_events", description="InfluxDB measurement of events, when influx is used."
+    )
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> EventsConfig:
+        seen: set[tuple[str, str]] = set()
+        for item in [*self.zones, *self.lines]:
+            key = (item.camera, item.name)
+            if key in seen:
+                raise ValueError(
+                    f"camera {item.camera!r} has two zones or lines named {item.name!r}; "
+                    "names must be unique per camera"
+                )
+            seen.add(key)
+        return self
+
+    def validate_against(self, cameras: Iterable[str]) -> None:
+        """Every zone and line names a configured camera."""
+        known = list(cameras)
+        for kind, items in (("zone", self.zones), ("line", self.lines)):
+            for item in items:
+                if item.camera not in known:
+                    raise ConfigError(
+                        f"events {kind} {item.name!r} names unknown camera {item.camera!r}",
+                        f"use one of the configured cameras: {', '.join(known)}",
+                    )
+
+    def check_inside(self, camera: str, width: int, height: int) -> None:
+        """Every point of ``camera``'s zones and lines lies in its width x height frame."""
+        for item in [*self.zones_of(camera), *self.lines_of(camera)]:
+            item.check_inside(width, height)
+
+    def zones_of(self, camera: str) -> list[ZoneConfig]:
+        return [zone for zone in self.zones if zone.camera == camera]
+
+    def lines_of(self, camera: str) -> list[LineConfig]:
+        return [line for line in self.lines if line.camera == camera]
