@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
 import yaml
-
 from conftest import edgewatch, read_frames
 from servers import Mosquitto
 
