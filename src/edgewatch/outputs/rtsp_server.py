@@ -96,7 +96,8 @@ def launch_line(info: StreamInfo, *, bitrate_kbps: int, keyframe_interval_s: flo
 
 @dataclass(eq=False)
 class Mount:
-    """One camera's mount and its counters; ``appsrc`` is set only while a client is on it."""
+    """One camera's mount and its counters; ``appsrc`` is set only while a client's media
+    runs."""
 
     info: StreamInfo
     path: str
@@ -300,19 +301,22 @@ class RtspServer:
             Gst.PadProbeType.BUFFER, self._on_encoder_out, mount
         )
         media.connect("unprepared", self._on_media_unprepared, mount)
-        appsrc = pipeline.get_by_name("src")
-        # The client's DESCRIBE waits (on the server's one thread) until a frame has been
-        # encoded: the latest one, or black, answers it whether or not frames flow. Pushed
-        # once the pipeline asks for data: pushed here, before PLAYING, it stalled the stream
-        # now and then (appsrc: "do-timestamp=TRUE but buffers are provided before ...").
-        appsrc.connect("need-data", self._on_need_data, mount)
+        # Frames go in only once the pipeline runs and asks for data: appsrc stamps each with
+        # the running time at push, and a push during the start (clock set, base time not
+        # yet) got a time hours ahead, so the sinks waited for it and the stream stalled.
+        pipeline.get_by_name("src").connect("need-data", self._on_first_need_data, mount, media)
         with self._lock:
-            mount.media, mount.appsrc, mount.encoder = media, appsrc, encoder
+            mount.media, mount.encoder = media, encoder
         log.debug("camera %s: encoder started", mount.info.camera)
 
-    def _on_need_data(self, appsrc: Any, length: int, mount: Mount) -> None:
-        appsrc.disconnect_by_func(self._on_need_data)  # once per media is enough
+    def _on_first_need_data(self, appsrc: Any, length: int, mount: Mount, media: Any) -> None:
+        appsrc.disconnect_by_func(self._on_first_need_data)
+        # The client's DESCRIBE waits (on the server's one thread) until a frame has been
+        # encoded: the latest one, or black, answers it whether or not frames flow.
         appsrc.emit("push-buffer", self._buffer(mount, mount.latest))
+        with self._lock:
+            if mount.media is media:
+                mount.appsrc = appsrc
 
     def _on_media_unprepared(self, media: Any, mount: Mount) -> None:
         with self._lock:
