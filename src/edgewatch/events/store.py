@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
-from edgewatch.errors import ConfigError
 from edgewatch.events.engine import Event
+from edgewatch.sqlite import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -49,18 +48,7 @@ class EventStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            raise ConfigError(
-                f"cannot open the event store {self.path} ({reason})",
-                "set events.store_path to a file in a folder edgewatch may write",
-            ) from None
+        self._db = open_database(self.path, SCHEMA, what="event store", setting="events.store_path")
 
     def upsert(self, event: Event) -> None:
         """Insert the event, or replace the row of the same id with its new state."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgewatch.errors import ConfigError
+from edgewatch.sqlite import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -46,21 +47,21 @@ class Outbox:
         self.path = Path(path)
         self.max_messages = max_messages
         self._lock = threading.Lock()
+        self._db = open_database(
+            self.path,
+            SCHEMA,
+            what="MQTT outbox",
+            setting="outputs.mqtt.outbox_path",
+            hint=" (delete the file if it is not an edgewatch outbox)",
+        )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
             self._depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
             row = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
             self._dropped = row[0] if row else 0
-        except (OSError, sqlite3.Error) as error:
-            reason = getattr(error, "strerror", None) or str(error)
+        except sqlite3.Error as error:
             raise ConfigError(
-                f"cannot open the MQTT outbox {self.path} ({reason})",
-                "set outputs.mqtt.outbox_path to a file in a folder edgewatch may write "
-                "(delete the file if it is not an edgewatch outbox)",
+                f"{self.path} is not an edgewatch MQTT outbox ({error})",
+                "set outputs.mqtt.outbox_path to another file, or delete this one",
             ) from None
 
     def append(self, topic: str, payload: bytes, qos: int, retain: bool, *, stream: str) -> int:

@@ -1,0 +1,29 @@
+"""The box's own small databases (the MQTT outbox, the event store): one way to open them."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from edgewatch.errors import ConfigError
+
+
+def open_database(
+    path: Path, schema: str, *, what: str, setting: str, hint: str = ""
+) -> sqlite3.Connection:
+    """A SQLite file in WAL mode with synchronous=NORMAL: readers never block the writer, a
+    process crash loses nothing, a power cut at most the last moments, and no write waits
+    for a disk flush. Any failure is a `ConfigError` naming ``setting``."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(schema)
+        return db
+    except (OSError, sqlite3.Error) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise ConfigError(
+            f"cannot open the {what} {path} ({reason})",
+            f"set {setting} to a file in a folder edgewatch may write{hint}",
+        ) from None
