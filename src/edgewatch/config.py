@@ -11,7 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edgewatch.detect.base import DetectorConfig
 from edgewatch.errors import ConfigError
 from edgewatch.events.config import EventsConfig
-from edgewatch.influx.config import InfluxConfig, IngestConfig
+from edgewatch.influx.config import (
+    ForwardConfig,
+    InfluxConfig,
+    InfluxOutputConfig,
+    IngestConfig,
+)
 from edgewatch.mqtt.config import MqttConfig
 from edgewatch.outputs.rtsp import RtspConfig
 from edgewatch.sources.base import CameraConfig
@@ -48,6 +53,10 @@ class OutputsConfig(BaseModel):
     jsonl: JsonlConfig = Field(default_factory=JsonlConfig, description="JSON Lines file.")
     record: RecordConfig = Field(default_factory=RecordConfig, description="Video recording.")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Detections over MQTT.")
+    influx: InfluxOutputConfig = Field(
+        default_factory=InfluxOutputConfig,
+        description="Detections straight into the edge InfluxDB (no broker).",
+    )
 
 
 class PipelineConfig(BaseModel):
@@ -104,6 +113,10 @@ class Config(BaseModel):
     )
     ingest: IngestConfig = Field(
         default_factory=IngestConfig, description="`edgewatch ingest`: MQTT into InfluxDB."
+    )
+    forward: ForwardConfig = Field(
+        default_factory=ForwardConfig,
+        description="`edgewatch forward`: downsampled edge data into the cloud InfluxDB.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least important log messages shown."

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 
+from edgewatch import durations
 from edgewatch.errors import ConfigError
 from edgewatch.events.config import EventsConfig
 from edgewatch.events.store import EventStore
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
 
 def parse_duration(text: str) -> float:
-    """'30s', '15m', '1h', '2d' (or plain seconds) -> seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
-    if not match:
-        raise ConfigError(f"--since {text!r} is not a duration", "e.g. 30s, 15m, 1h, 2d")
-    return float(match[1]) * _UNITS[match[2] or "s"]
+    """--since: '30s', '15m', '1h', '2d' (or plain seconds) -> seconds."""
+    try:
+        return durations.parse_duration(text)
+    except ValueError:
+        raise ConfigError(f"--since {text!r} is not a duration", "e.g. 30s, 15m, 1h, 2d") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -381,24 +381,35 @@ def _request_target(config: InfluxConfig) -> tuple[str, dict[str, str]]:
         query = {"db": config.database, "precision": "ns"}
         if config.retention_policy:
             query["rp"] = config.retention_policy
-        password = resolve_secret(
-            config.password, config.password_file, PASSWORD_ENV, what="InfluxDB password"
-        )
-        if password is not None and not config.username:
-            raise ConfigError("influx: a password is set but no username", "set influx.username")
-        if config.username:
-            login = base64.b64encode(f"{config.username}:{password or ''}".encode()).decode()
-            headers["Authorization"] = f"Basic {login}"
+        headers.update(auth_headers(config))
         return f"{base}/write?{urllib.parse.urlencode(query)}", headers
     missing = [name for name in ("org", "bucket") if not getattr(config, name)]
-    token = resolve_secret(config.token, config.token_file, TOKEN_ENV, what="InfluxDB token")
-    if token is None:
-        missing.append(f"token (or token_file, or ${TOKEN_ENV})")
     if missing:
         raise ConfigError(
             f"influx.api is v2 but influx.{', influx.'.join(missing)} is not set",
             "the 2.x API needs an org, a bucket and a token with write access",
         )
+    headers.update(auth_headers(config))
     query = {"org": config.org, "bucket": config.bucket, "precision": "ns"}
-    headers["Authorization"] = f"Token {token}"
     return f"{base}/api/v2/write?{urllib.parse.urlencode(query)}", headers
+
+
+def auth_headers(config: InfluxConfig) -> dict[str, str]:
+    """The Authorization header the config's credentials make (none for an open 1.x)."""
+    if config.api == "v1":
+        password = resolve_secret(
+            config.password, config.password_file, PASSWORD_ENV, what="InfluxDB password"
+        )
+        if password is not None and not config.username:
+            raise ConfigError("influx: a password is set but no username", "set influx.username")
+        if not config.username:
+            return {}
+        login = base64.b64encode(f"{config.username}:{password or ''}".encode()).decode()
+        return {"Authorization": f"Basic {login}"}
+    token = resolve_secret(config.token, config.token_file, TOKEN_ENV, what="InfluxDB token")
+    if token is None:
+        raise ConfigError(
+            f"influx.api is v2 but no token is set (influx.token, token_file or ${TOKEN_ENV})",
+            "the 2.x API needs a token with access to the bucket",
+        )
+    return {"Authorization": f"Token {token}"}
