@@ -207,6 +207,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from edgewatch.bench import print_tracking_bench
 
         return print_tracking_bench(args)
+    if args.what == "influx":
+        from edgewatch.influx.bench import print_influx_bench
+
+        return print_influx_bench(args)
     if args.what == "ingest":
         from edgewatch.ingest_bench import print_ingest_bench
 
@@ -330,14 +334,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "bench",
-        help="measure the pipeline against a naive loop, or (bench ingest) the MQTT -> "
-        "InfluxDB path",
+        help="measure the pipeline against a naive loop; bench ingest: MQTT -> InfluxDB; "
+        "bench influx: writes into InfluxDB and forward",
     )
     bench.add_argument(
-        "what", nargs="?", choices=["pipeline", "tracking", "ingest"], default="pipeline"
+        "what",
+        nargs="?",
+        choices=["pipeline", "tracking", "ingest", "influx"],
+        default="pipeline",
     )
     bench.add_argument("--messages", type=int, default=3000, help="ingest: messages to send")
-    bench.add_argument("--objects", type=int, default=5, help="ingest: objects per message")
+    bench.add_argument("--objects", type=int, default=5, help="ingest, influx: objects per message")
+    bench.add_argument(
+        "--points", type=int, default=200_000, help="influx: points to write per path"
+    )
     bench.add_argument(
         "--frames", type=int, default=0, help="frames of the clip to use (default: all)"
     )

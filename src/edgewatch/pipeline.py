@@ -54,6 +54,10 @@ def create_sinks(config: Config) -> list[Sink]:
 
         mqtt_sink = MqttSink(outputs.mqtt, labels=config.detector.classes)
         sinks.append(mqtt_sink)
+    if outputs.influx.enabled:
+        from edgewatch.outputs.influx import InfluxSink
+
+        sinks.append(InfluxSink(config))
     if config.events.enabled:
         from edgewatch.events.sink import EventSink, outbox_publisher
 

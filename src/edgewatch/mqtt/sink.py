@@ -17,7 +17,6 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Sequence
 
 import paho.mqtt.client as mqtt
@@ -29,7 +28,8 @@ from edgewatch.mqtt.discovery import camera_topic, discovery_messages
 from edgewatch.mqtt.outbox import Outbox
 from edgewatch.outputs.base import StreamInfo
 from edgewatch.outputs.message import build_message
-from edgewatch.types import NO_TRACK, Detections, Frame
+from edgewatch.outputs.report import ReportPolicy
+from edgewatch.types import Detections, Frame
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +37,6 @@ WINDOW = 20  # messages in flight per connection: throughput without losing the 
 CONNECT_TIMEOUT_S = 5.0
 CLOSE_FLUSH_S = 5.0  # close() sends what it can in this time; the rest waits on disk
 RETRY_MIN_S, RETRY_MAX_S = 1.0, 30.0
-
-
-def object_set(detections: Detections) -> tuple:
-    """What "the objects changed" compares: per-label counts, and the track ids of
-    tracked objects (a person swapped for another person is a change)."""
-    counts = tuple(sorted(Counter(detections.labels).items()))
-    tracked = detections.tracker_id != NO_TRACK
-    if not tracked.any():
-        return counts
-    ids = sorted(
-        zip(detections[tracked].labels, detections.tracker_id[tracked].tolist(), strict=True)
-    )
-    return counts, tuple(ids)
 
 
 class CameraLink(threading.Thread):
@@ -199,7 +186,7 @@ class MqttSink:
         self.labels = list(labels) if labels else list(SECURITY_CLASSES)
         self.outbox: Outbox | None = None
         self.links: dict[str, CameraLink] = {}
-        self._last: dict[str, tuple[tuple, int]] = {}  # camera -> (object set, frames since)
+        self.policy = ReportPolicy(config.every_n_frames, config.publish_on_change)
         self._closed = False
 
     def open(self, streams: Sequence[StreamInfo]) -> None:
@@ -230,14 +217,8 @@ class MqttSink:
     def write(self, frame: Frame, detections: Detections) -> None:
         if self._closed:
             return
-        objects = object_set(detections)
-        last = self._last.get(frame.camera)
-        changed = last is not None and last[0] != objects and self.config.publish_on_change
-        due = last is None or last[1] + 1 >= self.config.every_n_frames
-        if not (due or changed):
-            self._last[frame.camera] = (objects, last[1] + 1)
+        if not self.policy.due(frame.camera, detections):
             return
-        self._last[frame.camera] = (objects, 0)
         payload = json.dumps(build_message(frame, detections), separators=(",", ":")).encode()
         topic = camera_topic(self.config.topic, frame.camera)
         dropped = self.outbox.append(topic, payload, self.config.qos, False, stream=frame.camera)

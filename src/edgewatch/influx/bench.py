@@ -1,0 +1,193 @@
+"""`edgewatch bench influx`: points/s into a real InfluxDB, and `forward`'s time for an hour.
+
+`bench_writer` compares, on the same points: the naive way (one HTTP POST per frame, as a
+script would), `InfluxWriter` alone (batched, what ingest uses), and the pipeline's direct
+output (`Spool.append` + `SpoolFeeder` + the same writer: every point on disk first). The
+caller brings the InfluxDB (`edgewatch.localservers.Influxd` will do); each path writes
+into a fresh database of its own, dropped again at the end. `print_influx_bench` starts
+its own influxd instances and adds `forward_bench`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+from edgewatch.influx.config import InfluxConfig
+from edgewatch.influx.line_protocol import detection_points
+from edgewatch.influx.spool import Spool
+from edgewatch.influx.writer import InfluxWriter
+from edgewatch.outputs.influx import SpoolFeeder
+
+MEASUREMENT = "BW_Inference_results"
+BASE_NS = 1_700_000_000 * 10**9
+CLOSE_S = 300.0  # the final flush: long enough never to give points up
+NAIVE_FRAMES = 2000  # one request per frame is slow: a sample is enough for its rate
+
+
+def bench_writer(
+    influx_url: str, points: int = 200_000, group: int = 5, *, batch_size: int | None = None
+) -> dict:
+    """Points/s of (a) the writer alone and (b) spool + feeder + writer, each timed from
+    the first point handed over until InfluxDB confirmed the last; ``group`` points per
+    write (one reported frame's objects). ``batch_size``: default that of `InfluxConfig`."""
+    groups = _groups(points // group, group)
+    total = len(groups) * group
+    batch_size = batch_size or InfluxConfig().batch_size
+    results = {"points": total, "group": group, "batch_size": batch_size}
+    with tempfile.TemporaryDirectory(prefix="edgewatch-influx-bench-") as folder:
+        paths = (("naive", _one_post_per_frame), ("writer", _writer_alone),
+                 ("spool", _through_spool))  # fmt: skip
+        for name, run in paths:
+            database = f"edgewatch_bench_{name}_{uuid.uuid4().hex[:8]}"
+            _query(influx_url, f'CREATE DATABASE "{database}"')
+            try:
+                config = InfluxConfig(url=influx_url, database=database, batch_size=batch_size)
+                used = groups[:NAIVE_FRAMES] if name == "naive" else groups
+                results[name] = run(config, used, Path(folder))
+                stored, sent = _count(influx_url, database), sum(len(g) for g in used)
+                if stored != sent:
+                    raise RuntimeError(f"{name}: InfluxDB holds {stored} of {sent} points")
+            finally:
+                _query(influx_url, f'DROP DATABASE "{database}"')
+    results["spool_cost"] = round(
+        1 - results["spool"]["points_per_s"] / results["writer"]["points_per_s"], 3
+    )
+    return results
+
+
+def _groups(count: int, objects: int) -> list[list[str]]:
+    """The points of ``count`` frames, as the InfluxDB output makes them, with values that
+    vary as real boxes do (constant values would flatter InfluxDB's parsing and storage)."""
+    rng = random.Random(11)
+    groups = []
+    for i in range(count):
+        message = {
+            "camera": "bench",
+            "timestamp": (BASE_NS + i * 100_000_000) / 1e9,  # 10 frames/s
+            "detection_frame_number": i,
+            "total_num_obj": objects,
+            "inference_results": [
+                {
+                    "classID": rng.choice((0, 2)),
+                    "label": rng.choice(("person", "car")),
+                    "confidence": round(rng.uniform(0.3, 1.0), 4),
+                    "coor_left": round(rng.uniform(0, 700), 1),
+                    "coor_top": round(rng.uniform(0, 500), 1),
+                    "box_width": round(rng.uniform(20, 200), 1),
+                    "box_height": round(rng.uniform(40, 300), 1),
+                    "objectID": rng.randrange(1, 500),
+                    "unique_com_id": f"OBJ{k + 1}",
+                }
+                for k in range(objects)
+            ],
+        }
+        groups.append(
+            detection_points(
+                message, topic="edgewatch/bench/inference", host="bench", measurement=MEASUREMENT
+            )  # fmt: skip
+        )
+    return groups
+
+
+def _one_post_per_frame(config: InfluxConfig, groups: list[list[str]], _folder: Path) -> dict:
+    parts = urllib.parse.urlsplit(config.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    path = f"/write?db={urllib.parse.quote(config.database)}&precision=ns"
+    started = time.perf_counter()
+    for lines in groups:
+        connection.request("POST", path, "\n".join(lines).encode())
+        response = connection.getresponse()
+        response.read()
+        if response.status != 204:
+            raise RuntimeError(f"naive: HTTP {response.status}")
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return _figures(groups, elapsed)
+
+
+def _writer_alone(config: InfluxConfig, groups: list[list[str]], _folder: Path) -> dict:
+    confirmed = 0
+
+    def on_done(_written: bool) -> None:
+        nonlocal confirmed
+        confirmed += 1
+
+    writer = InfluxWriter(config).start()
+    started = time.perf_counter()
+    for lines in groups:
+        while not writer.write(lines, on_done, wait_s=1.0):
+            pass
+    writer.close(CLOSE_S)  # sends the last, partial batch without waiting flush_interval_s
+    elapsed = time.perf_counter() - started
+    if confirmed != len(groups):
+        raise RuntimeError(f"writer: {confirmed} of {len(groups)} groups confirmed")
+    return _figures(groups, elapsed)
+
+
+def _through_spool(config: InfluxConfig, groups: list[list[str]], folder: Path) -> dict:
+    points = sum(len(lines) for lines in groups)
+    spool = Spool(folder / f"{config.database}.sqlite3", max_points=points)
+    feeder = SpoolFeeder(spool, InfluxWriter(config), batch_points=config.batch_size).start()
+    started = time.perf_counter()
+    for lines in groups:
+        spool.append(lines)
+        feeder.wake()
+    appended = time.perf_counter() - started
+    feeder.close(CLOSE_S)  # hands over the rest, then as the writer alone
+    elapsed = time.perf_counter() - started
+    left = spool.depth_points
+    spool.close()
+    if left or feeder.written != points:
+        raise RuntimeError(f"spool: {feeder.written} of {points} points confirmed, {left} left")
+    return {**_figures(groups, elapsed), "append_only_points_per_s": round(points / appended)}
+
+
+def _figures(groups: list[list[str]], elapsed: float) -> dict:
+    points = sum(len(lines) for lines in groups)
+    return {"seconds": round(elapsed, 3), "points_per_s": round(points / elapsed)}
+
+
+def _query(url: str, q: str) -> dict:
+    data = urllib.parse.urlencode({"q": q}).encode()
+    with urllib.request.urlopen(f"{url}/query", data=data, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _count(url: str, database: str) -> int:
+    q = f"SELECT count(confidence) FROM {MEASUREMENT}"
+    params = urllib.parse.urlencode({"q": q, "db": database})
+    with urllib.request.urlopen(f"{url}/query?{params}", timeout=30) as response:
+        series = json.loads(response.read())["results"][0].get("series")
+    return series[0]["values"][0][1] if series else 0
+
+
+def print_influx_bench(args) -> int:
+    """Starts influxd on loopback (Debian's 1.6.7), runs both benchmarks, prints them."""
+    from edgewatch.influx.forward_bench import print_forward_bench, run_forward_bench
+    from edgewatch.localservers import Influxd
+
+    with (
+        tempfile.TemporaryDirectory(prefix="edgewatch-bench-") as folder,
+        Influxd(Path(folder) / "influxd") as influx,
+    ):
+        writer = bench_writer(influx.url, points=args.points, group=args.objects)
+    forward = run_forward_bench(cameras=4, objects=args.objects)
+    n, w, s = writer["naive"], writer["writer"], writer["spool"]
+    print(f"influx writes: {writer['points']:,} points, {writer['group']} per frame, "
+          f"batches of {writer['batch_size']}")  # fmt: skip
+    print(f"  naive, one HTTP POST per frame:  {n['points_per_s']:>9,} points/s")
+    print(f"  InfluxWriter (ingest):           {w['points_per_s']:>9,} points/s")
+    print(f"  direct output, spool + writer:   {s['points_per_s']:>9,} points/s "
+          f"(appends alone {s['append_only_points_per_s']:,}/s)")  # fmt: skip
+    print_forward_bench(forward)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"writer": writer, "forward": forward}, indent=2))
+    return 0
