@@ -353,3 +353,41 @@ def test_due_range_respects_delay_catch_up_and_retention(tmp_path):
     assert start == (9 * HOUR) * NS  # retention (1 h) caps the 2 h catch-up, aligned down
     forwarder.checkpoint.save(9 * HOUR * NS + 1800 * NS)
     assert forwarder.due_range(now) == (9 * HOUR * NS + 1800 * NS, 10 * HOUR * NS)
+
+
+def test_points_of_the_pipelines_direct_output_forwarded_per_window(
+    edge_cloud, tmp_path, vtest_path
+):
+    """The whole edge-to-cloud path on the real footage: `edgewatch run` writes raw points
+    to the edge (outputs.influx), `forward --once` sends 1 s window summaries."""
+    edge, cloud = edge_cloud
+    data = settings(tmp_path, edge.url, cloud.url, every="1s", window="1s", delay="0s")
+    data["cameras"] = [{"name": "yard", "source": str(vtest_path), "realtime": True}]
+    data["outputs"] = {
+        "rtsp": {"enabled": False},
+        "influx": {"enabled": True, "every_n_frames": 1,
+                   "spool_path": str(tmp_path / "spool.sqlite3")},
+    }  # fmt: skip
+    config = write_file(tmp_path, data)
+    run = edgewatch("run", "--config", str(config), "--max-frames", "60")  # ~6 s of video
+    assert run.returncode == 0, run.stderr
+    time.sleep(1.1)  # the last window ends
+    result = edgewatch("forward", "--once", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+
+    raw = []
+    response = edge.query(f'SELECT * FROM "{M}" GROUP BY *', "edge")["results"][0]
+    for series in response["series"]:
+        tags = {k: v for k, v in series["tags"].items() if v}
+        for values in series["values"]:
+            row = dict(zip(series["columns"], values, strict=True))
+            ns = row.pop("time")
+            raw.append((M, tags, {k: v for k, v in row.items() if v is not None}, ns))
+    assert len(raw) > 100  # the footage's people and cars over 60 frames
+    until = json.loads((tmp_path / "checkpoint.json").read_text())["forwarded_until_ns"]
+    assert until > max(p[3] for p in raw)  # every raw point's window was due
+    expected = expected_summaries(raw, 1, until)
+    got = {key: value for key, value in cloud_summaries(cloud).items() if key[0] == M}
+    assert got == expected
+    assert len({key[2] for key in got}) >= 5  # several windows
+    assert len(got) < len(raw)
