@@ -4,6 +4,7 @@ points ingest would write, through an outage and a crash, losing nothing."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -216,3 +217,14 @@ def test_a_missing_database_stops_run_with_one_line(tmp_path, influx, vtest_path
     assert "'nope'" in errors[0] and "edgewatch influx setup" in errors[0]
     assert "Traceback" not in output
     assert PASSWORD not in output
+
+
+def test_system_statistics_go_to_influxdb_without_a_broker(tmp_path, influx, vtest_path):
+    data = settings(tmp_path, influx, vtest_path, realtime=True)
+    data["outputs"]["mqtt"] = {"system_interval_s": 1}  # MQTT itself stays off
+    result = edgewatch("run", "--config", str(write_config(tmp_path, data)), "--max-frames", "40")
+    assert result.returncode == 0, result.stderr
+    rows = influx.rows('SELECT * FROM "edge_system"', "edge")
+    assert len(rows) >= 2  # 4 s of video, one sample a second
+    assert all(row["host"] == "edge1" and row["topic"].endswith("/system") for row in rows)
+    assert all(0 <= row["cpu_percent"] <= 100 * os.cpu_count() for row in rows)

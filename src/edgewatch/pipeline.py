@@ -230,28 +230,31 @@ class TrackingStage:
 
 
 class SystemPublisher:
-    """Publishes the box's health and the pipeline's figures every ``system_interval_s``
-    over MQTT; sampling costs a millisecond, so the supervising loop does it."""
+    """Sends the box's health and the pipeline's figures every ``system_interval_s`` to
+    the outputs that take them (MQTT, the InfluxDB output); sampling costs a
+    millisecond, so the supervising loop does it."""
 
-    def __init__(self, pipeline: Pipeline, sink, interval: float) -> None:
+    def __init__(self, pipeline: Pipeline, sinks: list, interval: float) -> None:
         from edgewatch.system_stats import SystemSampler
 
-        self.pipeline, self.sink, self.interval = pipeline, sink, interval
+        self.pipeline, self.sinks, self.interval = pipeline, sinks, interval
         self.sampler = SystemSampler()
         self.next = time.monotonic() + min(interval, 1.0)
 
     @classmethod
     def for_pipeline(cls, pipeline: Pipeline) -> SystemPublisher | None:
-        mqtt = next((s for s in pipeline.sinks if s.name == "mqtt"), None)
+        sinks = [s for s in pipeline.sinks if callable(getattr(s, "publish_system", None))]
         interval = pipeline.config.outputs.mqtt.system_interval_s
-        return cls(pipeline, mqtt, interval) if mqtt and interval else None
+        return cls(pipeline, sinks, interval) if sinks and interval else None
 
     def tick(self) -> None:
         if time.monotonic() < self.next:
             return
         self.next += self.interval
         try:
-            self.sink.publish_system(self.sampler.sample(self.pipeline.stats.snapshot()))
+            sample = self.sampler.sample(self.pipeline.stats.snapshot())
+            for sink in self.sinks:
+                sink.publish_system(sample)
         except Exception:  # statistics are never worth stopping the pipeline for
             log.exception("publishing system statistics failed")
 

@@ -87,7 +87,10 @@ class MqttConfig(BrokerConfig):
         "edgewatch/{host}/system", description="System statistics topic; {host} is replaced."
     )
     system_interval_s: float = Field(
-        5.0, ge=0, description="Seconds between system statistics messages; 0 turns them off."
+        5.0,
+        ge=0,
+        description="Seconds between system statistics messages (MQTT and the InfluxDB "
+        "output); 0 turns them off.",
     )
 
 

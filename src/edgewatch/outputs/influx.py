@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
-from edgewatch.influx.line_protocol import detection_points
+from edgewatch.influx.line_protocol import detection_points, system_point
 from edgewatch.influx.spool import Spool
 from edgewatch.influx.writer import InfluxError, InfluxWriter
 from edgewatch.mqtt.discovery import camera_topic
@@ -129,6 +129,7 @@ class InfluxSink:
         self.spool: Spool | None = None
         self.feeder: SpoolFeeder | None = None
         self.spooled = 0
+        self._count_lock = threading.Lock()
         self._closed = False
 
     def open(self, streams: Sequence[StreamInfo]) -> None:
@@ -158,10 +159,24 @@ class InfluxSink:
             host=self.host,
             measurement=self.config.influx.measurement,
         )
-        if not lines:  # no objects, no points: as ingest does
+        if lines:  # no objects, no points: as ingest does
+            self._spool(lines)
+
+    def publish_system(self, sample: dict) -> None:
+        """The box's statistics as one point of ``influx.system_measurement``, with the
+        tags ingest gives them, so `forward` has them without a broker too. Called from
+        the pipeline's supervising thread; the spool has its own lock."""
+        if self._closed or self.spool is None:
             return
+        topic = self.config.outputs.mqtt.system_topic.replace("{host}", socket.gethostname())
+        point = system_point(sample, topic=topic, host=self.host,
+                             measurement=self.config.influx.system_measurement)  # fmt: skip
+        self._spool([point])
+
+    def _spool(self, lines: list[str]) -> None:
         dropped = self.spool.append(lines)
-        self.spooled += len(lines)
+        with self._count_lock:
+            self.spooled += len(lines)
         self.feeder.wake()
         if dropped:
             total = self.spool.dropped
