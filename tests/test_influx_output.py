@@ -40,6 +40,8 @@ def settings(tmp_path, influx, vtest_path, *, realtime=False, **influx_overrides
             "rtsp": {"enabled": False},
             "influx": {"enabled": True, "every_n_frames": 1,
                        "spool_path": str(tmp_path / "spool.sqlite3")},
+            # Detection points only: these tests count them against the JSON lines.
+            "mqtt": {"system_interval_s": 0},
         },
         "influx": {"url": influx.url, "database": "edge", "flush_interval_s": 0.2,
                    "retry_max_s": 0.5, "timeout_s": 5, **influx_overrides},
