@@ -230,3 +230,46 @@ def test_system_statistics_go_to_influxdb_without_a_broker(tmp_path, influx, vte
     assert len(rows) >= 2  # 4 s of video, one sample a second
     assert all(row["host"] == "edge1" and row["topic"].endswith("/system") for row in rows)
     assert all(0 <= row["cpu_percent"] <= 100 * os.cpu_count() for row in rows)
+
+
+def test_spooled_writer_keeps_points_across_an_outage_and_a_restart(tmp_path, influx):
+    """What the events output relies on: points written while InfluxDB is down wait in
+    the spool through a restart of edgewatch and arrive once it is back."""
+    from edgewatch.influx.config import InfluxConfig
+    from edgewatch.outputs.influx import SpooledInfluxWriter
+
+    config = InfluxConfig(url=influx.url, database="edge", flush_interval_s=0.1, timeout_s=2)
+    spool = tmp_path / "events-influx-spool.sqlite3"
+    points = [f'edgewatch_events,camera=yard kind="entered",n={i} {10**18 + i}' for i in range(5)]
+    first = SpooledInfluxWriter(config, spool, 1000, setting="events.store_path")
+    influx.stop()
+    first.write(points[:3])
+    first.write(points[3:])
+    first.close(timeout=1)  # InfluxDB is away: they stay on disk
+    assert spooled_points(spool) == 5
+
+    influx.start()
+    second = SpooledInfluxWriter(config, spool, 1000, setting="events.store_path")
+    assert wait_for(lambda: second.stats()["written"] == 5, 15), second.stats()
+    second.close()
+    rows = influx.rows("SELECT n FROM edgewatch_events", "edge")
+    assert sorted(row["n"] for row in rows) == [0, 1, 2, 3, 4]
+    assert spooled_points(spool) == 0
+
+
+def test_events_reach_influxdb_through_their_own_spool(tmp_path, influx, vtest_path):
+    data = settings(tmp_path, influx, vtest_path)
+    data["outputs"]["influx"]["enabled"] = False  # events alone
+    data["events"] = {"enabled": True, "influx": True,
+                      "store_path": str(tmp_path / "events.sqlite3"),
+                      "snapshots": {"enabled": False}}  # fmt: skip
+    config = write_config(tmp_path, data)
+    result = edgewatch("run", "--config", str(config), "--max-frames", "100")
+    assert result.returncode == 0, result.stderr
+    listed = edgewatch("events", "--config", str(config), "--since", "1h")
+    rows = influx.rows("SELECT * FROM edgewatch_events", "edge")
+    assert rows, "no event reached InfluxDB"
+    kinds = {row["kind"] for row in rows}
+    assert "entered" in kinds
+    assert spooled_points(tmp_path / "events-influx-spool.sqlite3") == 0
+    assert listed.returncode == 0 and "person" in listed.stdout  # the store has them too

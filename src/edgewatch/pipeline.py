@@ -63,9 +63,17 @@ def create_sinks(config: Config) -> list[Sink]:
 
         writer = None
         if config.events.influx:
-            from edgewatch.influx.writer import InfluxWriter
+            from edgewatch.outputs.influx import SpooledInfluxWriter
 
-            writer = InfluxWriter(config.influx).start()
+            # Through a spool of its own (next to the event store): events wait on disk
+            # while InfluxDB is away, as detection points do.
+            store = config.events.store_path
+            writer = SpooledInfluxWriter(
+                config.influx,
+                store.with_name(f"{store.stem}-influx-spool.sqlite3"),
+                config.outputs.influx.spool_max_points,
+                setting="events.store_path",
+            )
         publish = outbox_publisher(mqtt_sink, config.events) if mqtt_sink else None
         # First: it closes (publishing its last events) before the MQTT output does.
         sinks.insert(0, EventSink(config.events, publish=publish, influx_writer=writer))

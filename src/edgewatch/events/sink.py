@@ -1,7 +1,7 @@
 """The events output: per-camera engines; each event to the store, MQTT and InfluxDB.
 
     sink = EventSink(config.events, publish=outbox_publisher(mqtt_sink, config.events),
-                     influx_writer=InfluxWriter(config.influx).start())
+                     influx_writer=SpooledInfluxWriter(config.influx, spool_path, ...))
 
 A failing destination is logged and counted and never stops the others: the store is
 the record on the box, MQTT and InfluxDB get what they can.
@@ -83,7 +83,9 @@ class EventSink:
         influx_writer=None,
         store: EventStore | None = None,
     ) -> None:
-        """``influx_writer`` (an `InfluxWriter`, started) is closed by this sink's close."""
+        """``influx_writer``: anything with ``write(lines)`` and ``close()`` (the pipeline
+        gives a `SpooledInfluxWriter`; a started `InfluxWriter` works too); this sink's
+        close closes it."""
         self.config = config
         self.publish = publish
         self.influx = influx_writer

@@ -42,7 +42,8 @@ class Spool:
     """SQLite in WAL mode with synchronous=NORMAL (see `edgewatch.sqlite`): no append
     waits for a disk flush, and a process crash loses nothing."""
 
-    def __init__(self, path: Path, max_points: int) -> None:
+    def __init__(self, path: Path, max_points: int, *, setting: str = SETTING) -> None:
+        """``setting`` names the config key behind ``path`` in error messages."""
         self.path = Path(path)
         self.max_points = max_points
         self._lock = threading.Lock()
@@ -50,7 +51,7 @@ class Spool:
             self.path,
             SCHEMA,
             what="InfluxDB spool",
-            setting=SETTING,
+            setting=setting,
             hint=" (delete the file if it is not an edgewatch spool)",
         )
         try:
@@ -60,7 +61,7 @@ class Spool:
             self._db.close()
             raise ConfigError(
                 f"{self.path} is not an edgewatch InfluxDB spool ({error})",
-                f"set {SETTING} to another file, or delete this one",
+                f"set {setting} to another file, or delete this one",
             ) from None
         self._depth = depth
         self._dropped = row[0] if row else 0

@@ -33,7 +33,10 @@ from edgewatch.stats import PipelineStats
 from edgewatch.types import Detections, Frame
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from edgewatch.config import Config
+    from edgewatch.influx.config import InfluxConfig
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,74 @@ class SpoolFeeder:
             self.rejected += points
 
 
+class SpooledInfluxWriter:
+    """Points to one InfluxDB through an on-disk spool: `write` only appends; a
+    `SpoolFeeder` sends them in order and forgets them once InfluxDB confirmed them.
+
+    Opening checks the database: a missing one or a refused login raises `InfluxError`
+    here (the run stops with one line); an unreachable InfluxDB does not, the spool keeps
+    the points until it is back. Used by the InfluxDB output and by the events output."""
+
+    def __init__(
+        self, influx: InfluxConfig, spool_path: Path, max_points: int, *, setting: str
+    ) -> None:
+        self.influx = influx
+        # The writer's own counters: while InfluxDB is away it counts every refused
+        # hand-over, which says nothing about the pipeline; stats() picks what matters.
+        self.writer_stats = PipelineStats()
+        self.spool = Spool(spool_path, max_points, setting=setting)
+        try:
+            writer = InfluxWriter(influx, stats=self.writer_stats)
+            writer.check()
+        except Exception:
+            self.spool.close()
+            raise
+        backlog = self.spool.depth_points
+        if backlog:
+            log.info("InfluxDB spool %s holds %d points from before; sending them first",
+                     self.spool.path, backlog)  # fmt: skip
+        self.feeder = SpoolFeeder(self.spool, writer, batch_points=influx.batch_size).start()
+        self.spooled = 0
+        self._lock = threading.Lock()  # write() may come from several threads
+        self._closed = False
+
+    def write(self, lines: Sequence[str]) -> None:
+        if self._closed or not lines:
+            return
+        dropped = self.spool.append(lines)
+        with self._lock:
+            self.spooled += len(lines)
+        self.feeder.wake()
+        if dropped:
+            total = self.spool.dropped
+            if total == dropped or total // DROP_LOG_EVERY != (total - dropped) // DROP_LOG_EVERY:
+                log.warning("InfluxDB spool %s full (%d points): dropped the oldest, %d so far",
+                            self.spool.path, self.spool.max_points, total)  # fmt: skip
+
+    def stats(self) -> dict:
+        return {
+            "spooled": self.spooled,
+            "written": self.feeder.written,
+            "rejected": self.feeder.rejected,
+            "spool_depth": self.spool.depth_points,
+            "dropped": self.spool.dropped,
+            "pending": self.feeder.writer.pending_points,
+            "retries": self.writer_stats.counters.get("retries", 0),
+        }
+
+    def close(self, timeout: float | None = None) -> None:
+        """Send what InfluxDB takes within ``timeout`` (influx.timeout_s); the rest waits
+        in the spool for the next start."""
+        if self._closed:
+            return
+        self._closed = True
+        self.feeder.close(self.influx.timeout_s if timeout is None else timeout)
+        left = self.spool.depth_points
+        if left:
+            log.info("InfluxDB: %d points wait in %s for the next start", left, self.spool.path)
+        self.spool.close()
+
+
 class InfluxSink:
     """Detection points straight into ``config.influx``: every Nth frame per camera, and
     at once when the objects in view change (``outputs.influx``)."""
@@ -123,35 +194,18 @@ class InfluxSink:
         self.policy = ReportPolicy(self.output.every_n_frames, self.output.write_on_change)
         # The tags `edgewatch ingest` gives the same frame's message: the same points.
         self.host = config.ingest.host_tag or socket.gethostname()
-        # The writer's own counters: while InfluxDB is away it counts every refused
-        # hand-over, which says nothing about the pipeline; stats() picks what matters.
-        self.stats_of_writer = PipelineStats()
-        self.spool: Spool | None = None
-        self.feeder: SpoolFeeder | None = None
-        self.spooled = 0
-        self._count_lock = threading.Lock()
-        self._closed = False
+        self.points: SpooledInfluxWriter | None = None
 
     def open(self, streams: Sequence[StreamInfo]) -> None:
-        """A missing database or a refused login stops the run here (`InfluxError`); an
-        unreachable InfluxDB does not: the spool keeps the points until it is back."""
-        self.spool = Spool(self.output.spool_path, self.output.spool_max_points)
-        try:
-            writer = InfluxWriter(self.config.influx, stats=self.stats_of_writer)
-            writer.check()
-        except Exception:
-            self.spool.close()
-            raise
-        backlog = self.spool.depth_points
-        if backlog:
-            log.info("InfluxDB spool %s holds %d points from before; sending them first",
-                     self.spool.path, backlog)  # fmt: skip
-        self.feeder = SpoolFeeder(
-            self.spool, writer, batch_points=self.config.influx.batch_size
-        ).start()
+        self.points = SpooledInfluxWriter(
+            self.config.influx,
+            self.output.spool_path,
+            self.output.spool_max_points,
+            setting="outputs.influx.spool_path",
+        )
 
     def write(self, frame: Frame, detections: Detections) -> None:
-        if self._closed or not self.policy.due(frame.camera, detections):
+        if not self.policy.due(frame.camera, detections):
             return
         lines = detection_points(
             build_message(frame, detections),
@@ -159,52 +213,22 @@ class InfluxSink:
             host=self.host,
             measurement=self.config.influx.measurement,
         )
-        if lines:  # no objects, no points: as ingest does
-            self._spool(lines)
+        self.points.write(lines)  # no objects, no points: as ingest does
 
     def publish_system(self, sample: dict) -> None:
         """The box's statistics as one point of ``influx.system_measurement``, with the
         tags ingest gives them, so `forward` has them without a broker too. Called from
-        the pipeline's supervising thread; the spool has its own lock."""
-        if self._closed or self.spool is None:
+        the pipeline's supervising thread."""
+        if self.points is None:
             return
         topic = self.config.outputs.mqtt.system_topic.replace("{host}", socket.gethostname())
         point = system_point(sample, topic=topic, host=self.host,
                              measurement=self.config.influx.system_measurement)  # fmt: skip
-        self._spool([point])
-
-    def _spool(self, lines: list[str]) -> None:
-        dropped = self.spool.append(lines)
-        with self._count_lock:
-            self.spooled += len(lines)
-        self.feeder.wake()
-        if dropped:
-            total = self.spool.dropped
-            if total == dropped or total // DROP_LOG_EVERY != (total - dropped) // DROP_LOG_EVERY:
-                log.warning("InfluxDB spool full (%d points): dropped the oldest, %d so far",
-                            self.output.spool_max_points, total)  # fmt: skip
+        self.points.write([point])
 
     def stats(self) -> dict:
-        writer = self.feeder.writer if self.feeder else None
-        return {
-            "spooled": self.spooled,
-            "written": self.feeder.written if self.feeder else 0,
-            "rejected": self.feeder.rejected if self.feeder else 0,
-            "spool_depth": self.spool.depth_points if self.spool else 0,
-            "dropped": self.spool.dropped if self.spool else 0,
-            "pending": writer.pending_points if writer else 0,
-            "retries": self.stats_of_writer.counters.get("retries", 0),
-        }
+        return self.points.stats() if self.points else {}
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self.feeder is not None:
-            self.feeder.close(self.config.influx.timeout_s)
-        if self.spool is not None:
-            left = self.spool.depth_points
-            if left:
-                log.info("InfluxDB: %d points wait in %s for the next start",
-                         left, self.spool.path)  # fmt: skip
-            self.spool.close()
+        if self.points is not None:
+            self.points.close()
