@@ -287,6 +287,7 @@ class Forwarder:
             while not self.cloud.write(group, on_done_for(len(group)), wait_s=1):
                 if stop.is_set() or time.monotonic() > deadline:
                     raise CloudTimeout
+        self.cloud.flush(timeout=0)  # send now: the chunk is complete, no point lingering
         for _ in groups:
             while not done.acquire(timeout=0.5):
                 if self.cloud.error is not None:
