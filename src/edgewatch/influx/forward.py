@@ -285,7 +285,9 @@ class Forwarder:
 
         for group in groups:
             while not self.cloud.write(group, on_done_for(len(group)), wait_s=1):
-                if stop.is_set() or time.monotonic() > deadline:
+                if stop.is_set():
+                    return False
+                if time.monotonic() > deadline:
                     raise CloudTimeout
         self.cloud.flush(timeout=0)  # send now: the chunk is complete, no point lingering
         for _ in groups:
