@@ -12,7 +12,6 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.request
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -59,14 +58,6 @@ def write_file(tmp_path, data: dict):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def post_lines(url: str, db: str, lines: list[str]) -> None:
-    for i in range(0, len(lines), 5000):
-        body = "\n".join(lines[i : i + 5000]).encode()
-        request = urllib.request.Request(f"{url}/write?db={db}&precision=ns", data=body)
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assert response.status == 204
 
 
 def raw_history(start_s: int, end_s: int, step_s: int = 10, seed: int = 1) -> list[tuple]:
@@ -127,7 +118,7 @@ def cloud_summaries(cloud) -> dict:
 
 def load_history(edge, now_s: int, hours: int = 3):
     points = raw_history(now_s - hours * HOUR, now_s)
-    post_lines(edge.url, "edge", [line(m, t, f, ns) for m, t, f, ns in points])
+    edge.write([line(m, t, f, ns) for m, t, f, ns in points], "edge")
     return points
 
 
@@ -272,7 +263,7 @@ def test_cloud_stopped_during_a_run_then_back_gets_every_missed_window(edge_clou
                 tags = {"host": "box", "topic": "t", "obj": f"OBJ{k}", "camera": "c"}
                 fields = {"confidence": round(rng.random(), 4), "label": "person"}
                 batch.append((M, tags, fields, ns))
-            post_lines(edge.url, "edge", [line(*p) for p in batch])
+            edge.write([line(*p) for p in batch], "edge")
             written.extend(batch)
             time.sleep(0.1)
 

@@ -59,10 +59,7 @@ def continuous_queries(influx) -> dict[str, str]:
 
 
 def write(influx, lines: list[str]) -> None:
-    url = f"{influx.url}/write?db=edgewatch&precision=ns"
-    request = urllib.request.Request(url, data="\n".join(lines).encode(), method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 204
+    influx.write(lines, "edgewatch")
 
 
 # -- 1.x: database and retention policies -------------------------------------------------

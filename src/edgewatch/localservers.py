@@ -221,6 +221,15 @@ class Influxd(Server):
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
+    def write(self, lines: list[str], db: str) -> None:
+        """Line protocol (ns timestamps) over /write, in requests of 5,000 points."""
+        for i in range(0, len(lines), 5000):
+            body = "\n".join(lines[i : i + 5000]).encode()
+            url = f"{self.url}/write?{urllib.parse.urlencode({'db': db, 'precision': 'ns'})}"
+            with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=30) as r:
+                if r.status != 204:
+                    raise RuntimeError(f"influxd answered HTTP {r.status} to a write")
+
     def rows(self, q: str, db: str) -> list[dict]:
         """The rows of a SELECT as dicts (all series together, with their tags)."""
         result = self.query(q, db)["results"][0]

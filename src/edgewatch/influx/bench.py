@@ -16,12 +16,12 @@ import random
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 import uuid
 from pathlib import Path
 
 from edgewatch.influx.config import InfluxConfig
 from edgewatch.influx.line_protocol import detection_points
+from edgewatch.influx.query import InfluxQL
 from edgewatch.influx.spool import Spool
 from edgewatch.influx.writer import InfluxWriter
 from edgewatch.outputs.influx import SpoolFeeder
@@ -42,21 +42,22 @@ def bench_writer(
     total = len(groups) * group
     batch_size = batch_size or InfluxConfig().batch_size
     results = {"points": total, "group": group, "batch_size": batch_size}
+    client = InfluxQL(InfluxConfig(url=influx_url))
     with tempfile.TemporaryDirectory(prefix="edgewatch-influx-bench-") as folder:
         paths = (("naive", _one_post_per_frame), ("writer", _writer_alone),
                  ("spool", _through_spool))  # fmt: skip
         for name, run in paths:
             database = f"edgewatch_bench_{name}_{uuid.uuid4().hex[:8]}"
-            _query(influx_url, f'CREATE DATABASE "{database}"')
+            client.execute(f'CREATE DATABASE "{database}"')
             try:
                 config = InfluxConfig(url=influx_url, database=database, batch_size=batch_size)
                 used = groups[:NAIVE_FRAMES] if name == "naive" else groups
                 results[name] = run(config, used, Path(folder))
-                stored, sent = _count(influx_url, database), sum(len(g) for g in used)
+                stored, sent = _count(client, database), sum(len(g) for g in used)
                 if stored != sent:
                     raise RuntimeError(f"{name}: InfluxDB holds {stored} of {sent} points")
             finally:
-                _query(influx_url, f'DROP DATABASE "{database}"')
+                client.execute(f'DROP DATABASE "{database}"')
     results["spool_cost"] = round(
         1 - results["spool"]["points_per_s"] / results["writer"]["points_per_s"], 3
     )
@@ -113,7 +114,9 @@ def _one_post_per_frame(config: InfluxConfig, groups: list[list[str]], _folder: 
     return _figures(groups, elapsed)
 
 
-def _writer_alone(config: InfluxConfig, groups: list[list[str]], _folder: Path) -> dict:
+def write_all(config: InfluxConfig, groups: list[list[str]]) -> None:
+    """Every group through a fresh `InfluxWriter`, returning once InfluxDB confirmed all;
+    close() sends the last, partial batch without waiting flush_interval_s."""
     confirmed = 0
 
     def on_done(_written: bool) -> None:
@@ -121,15 +124,18 @@ def _writer_alone(config: InfluxConfig, groups: list[list[str]], _folder: Path) 
         confirmed += 1
 
     writer = InfluxWriter(config).start()
-    started = time.perf_counter()
     for lines in groups:
         while not writer.write(lines, on_done, wait_s=1.0):
             pass
-    writer.close(CLOSE_S)  # sends the last, partial batch without waiting flush_interval_s
-    elapsed = time.perf_counter() - started
+    writer.close(CLOSE_S)
     if confirmed != len(groups):
         raise RuntimeError(f"writer: {confirmed} of {len(groups)} groups confirmed")
-    return _figures(groups, elapsed)
+
+
+def _writer_alone(config: InfluxConfig, groups: list[list[str]], _folder: Path) -> dict:
+    started = time.perf_counter()
+    write_all(config, groups)
+    return _figures(groups, time.perf_counter() - started)
 
 
 def _through_spool(config: InfluxConfig, groups: list[list[str]], folder: Path) -> dict:
@@ -155,18 +161,9 @@ def _figures(groups: list[list[str]], elapsed: float) -> dict:
     return {"seconds": round(elapsed, 3), "points_per_s": round(points / elapsed)}
 
 
-def _query(url: str, q: str) -> dict:
-    data = urllib.parse.urlencode({"q": q}).encode()
-    with urllib.request.urlopen(f"{url}/query", data=data, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def _count(url: str, database: str) -> int:
-    q = f"SELECT count(confidence) FROM {MEASUREMENT}"
-    params = urllib.parse.urlencode({"q": q, "db": database})
-    with urllib.request.urlopen(f"{url}/query?{params}", timeout=30) as response:
-        series = json.loads(response.read())["results"][0].get("series")
-    return series[0]["values"][0][1] if series else 0
+def _count(client: InfluxQL, database: str) -> int:
+    series = client.select(f"SELECT count(confidence) FROM {MEASUREMENT}", db=database)
+    return series[0].values[0][1] if series else 0
 
 
 def print_influx_bench(args) -> int:

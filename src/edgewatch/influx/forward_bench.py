@@ -56,9 +56,9 @@ def raw_hour(hour_start_s: int, *, cameras: int, objects: int, seed: int = 7) ->
 
 def run_forward_bench(*, cameras: int = 4, objects: int = 5) -> dict:
     from edgewatch.config import config_from_dict
+    from edgewatch.influx.bench import write_all
     from edgewatch.influx.forward import Forwarder
     from edgewatch.influx.query import InfluxQL
-    from edgewatch.influx.writer import InfluxWriter
     from edgewatch.localservers import Influxd
 
     with (
@@ -83,8 +83,9 @@ def run_forward_bench(*, cameras: int = 4, objects: int = 5) -> dict:
 
         # The writer, as the pipeline's direct output and ingest use it.
         group = cameras * objects  # one second of messages per write() call
+        groups = [lines[i : i + group] for i in range(0, len(lines), group)]
         started = time.perf_counter()
-        _write_all(InfluxWriter(config.influx).start(), lines, group)
+        write_all(config.influx, groups)
         write_s = time.perf_counter() - started
 
         # Baseline: what shipping the raw hour would have to read first.
@@ -104,7 +105,7 @@ def run_forward_bench(*, cameras: int = 4, objects: int = 5) -> dict:
         cloud.query("CREATE DATABASE raw_copy", post=True)
         raw_cloud = config.cloud.model_copy(update={"database": "raw_copy"})
         started = time.perf_counter()
-        _write_all(InfluxWriter(raw_cloud).start(), lines, group)
+        write_all(raw_cloud, groups)
         raw_write_s = time.perf_counter() - started
 
         forwarder = Forwarder(config)
@@ -134,16 +135,6 @@ def run_forward_bench(*, cameras: int = 4, objects: int = 5) -> dict:
             "baseline_raw_write_seconds": round(raw_write_s, 3),
             "baseline_raw_rows": raw_rows,
         }
-
-
-def _write_all(writer, lines: list[str], group: int) -> None:
-    """All lines through ``writer`` in groups; close() sends the last partial batch at
-    once (waiting for ``done`` would add the writer's flush_interval_s to the time)."""
-    for i in range(0, len(lines), group):
-        writer.write(lines[i : i + group], wait_s=60)
-    writer.close(timeout=300)
-    if writer.pending_points:
-        raise RuntimeError(f"{writer.pending_points} points were not written")
 
 
 def print_forward_bench(figures: dict) -> None:
