@@ -33,9 +33,11 @@ test: $(STAMPS)/venv $(STAMPS)/apt-test
 bench: $(STAMPS)/venv
 	$(VENV)/bin/edgewatch bench
 
+# ruff, and the import contract in pyproject.toml: layers import only downwards, no circles.
 lint: $(STAMPS)/venv
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/lint-imports
 
 setup: $(STAMPS)/venv $(STAMPS)/apt-test
 

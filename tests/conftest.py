@@ -1,9 +1,10 @@
-"""Shared fixtures: the real footage, free loopback ports, the edgewatch command."""
+"""Shared fixtures: the real footage, free loopback ports, the edgewatch command.
+
+The tests mirror src/edgewatch/ folder by folder; e2e/ holds whole runs of the command."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edgewatch.sources.file import SAMPLE_CLIP
+from edgewatch.bench.localservers import free_port
+from edgewatch.paths import SAMPLE_CLIP
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -22,12 +24,6 @@ def vtest_path() -> Path:
     if not SAMPLE_CLIP.exists():
         pytest.fail(f"{SAMPLE_CLIP} missing: `make test` installs it (apt-get install opencv-doc)")
     return SAMPLE_CLIP
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
+import logging
 from pathlib import Path
 
 import pytest
 from conftest import edgewatch
 
-from edgewatch.config import ConfigValidationError, load_config
+from edgewatch.config import Config, ConfigValidationError, config_from_dict, load_config
 from edgewatch.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,3 +87,41 @@ def test_bad_config_for_run_is_one_line_without_traceback(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("edgewatch: error: ")
     assert "cameras" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_settings_of_0_1_still_load_from_their_old_place_with_a_deprecation_line(caplog):
+    old = {
+        "outputs": {
+            "mqtt": {"enabled": True, "host": "broker.lan", "port": 8883, "username": "edge",
+                     "topic": "site/{camera}/det", "publish_on_change": False,
+                     "system_interval_s": 2},
+            "influx": {"write_on_change": False},
+        },
+        "pipeline": {"camera_queue": 8},
+    }  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="edgewatch.config"):
+        config = config_from_dict(old)
+    broker = config.mqtt
+    assert (broker.host, broker.port, broker.username) == ("broker.lan", 8883, "edge")
+    assert config.mqtt.detection_topic("door") == "site/door/det"
+    assert config.outputs.mqtt.enabled and not config.outputs.mqtt.report_on_change
+    assert not config.outputs.influx.report_on_change
+    assert config.pipeline.system_interval_s == 2 and config.pipeline.camera_queue == 8
+    notes = [r.getMessage() for r in caplog.records]
+    assert "config: outputs.mqtt.host is deprecated, write mqtt.host instead" in notes[0]
+    assert len(notes) == 7  # one line per moved key
+    assert old["outputs"]["mqtt"]["host"] == "broker.lan"  # the caller's dict is untouched
+
+
+def test_a_setting_at_its_new_place_wins_over_the_old_one():
+    config = config_from_dict({"mqtt": {"port": 1884}, "outputs": {"mqtt": {"port": 1885}}})
+    assert config.mqtt.port == 1884
+
+
+def test_the_new_sections_load_without_a_deprecation_line(caplog):
+    with caplog.at_level(logging.WARNING, logger="edgewatch.config"):
+        config = config_from_dict(
+            {"mqtt": {"host": "b"}, "outputs": {"mqtt": {"report_on_change": False}}}
+        )
+    assert config.mqtt.host == "b" and not caplog.records
+    assert Config().pipeline.system_interval_s == 5.0

@@ -1,7 +1,7 @@
 #!/bin/sh
 # A private CA and a broker certificate for edgewatch-tls.conf.
 #   ./make-certs.sh OUTDIR NAME_OR_IP...    e.g.  ./make-certs.sh certs 192.168.1.20 edgebox.local
-# Clients verify the broker against OUTDIR/edgewatch-ca.crt (outputs.mqtt.tls.ca_file), and
+# Clients verify the broker against OUTDIR/edgewatch-ca.crt (mqtt.tls.ca_file), and
 # the address they connect to must be one of the names given here.
 set -eu
 [ $# -ge 2 ] || { echo "usage: $0 OUTDIR NAME_OR_IP..." >&2; exit 2; }

@@ -1,68 +1,94 @@
-"""The configuration: one pydantic model tree, loaded from YAML, overridden by flags."""
+"""The configuration: one pydantic model tree, loaded from YAML, overridden by flags.
+
+Each stage's section is defined beside the stage (`CameraConfig` in sources, `DetectorConfig`
+in detect ...); this module puts them together and holds the sections of the commands
+that have no package below it (`ingest`, `forward`). Keys renamed in 0.2 still load, with
+a deprecation line (`DEPRECATED_KEYS`).
+"""
 
 from __future__ import annotations
 
+import copy
+import logging
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from edgewatch.clients.influx.config import InfluxConfig
+from edgewatch.clients.mqtt.config import MqttConfig
+from edgewatch.configbase import ConfigModel
 from edgewatch.detect.base import DetectorConfig
+from edgewatch.durations import Duration
 from edgewatch.errors import ConfigError
 from edgewatch.events.config import EventsConfig
-from edgewatch.influx.config import (
-    ForwardConfig,
-    InfluxConfig,
-    InfluxOutputConfig,
-    IngestConfig,
-)
-from edgewatch.mqtt.config import MqttConfig
+from edgewatch.outputs.influx import InfluxOutputConfig
+from edgewatch.outputs.jsonl import JsonlConfig
+from edgewatch.outputs.mqtt import MqttOutputConfig
+from edgewatch.outputs.record import RecordConfig
 from edgewatch.outputs.rtsp import RtspConfig
+from edgewatch.paths import default_state_dir
 from edgewatch.sources.base import CameraConfig
 from edgewatch.track.config import TrackerConfig
 
+log = logging.getLogger(__name__)
 
-class JsonlConfig(BaseModel):
-    """Detection messages as JSON Lines, one per processed frame."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    path: Path | None = Field(None, description="File to write; nothing is written when unset.")
-
-
-class RecordConfig(BaseModel):
-    """The annotated video recorded to an H.264 file per camera."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    path: Path | None = Field(
-        None,
-        description="File to record to (.mp4/.mkv); '{camera}' in it is replaced by the "
-        "camera name. Nothing is recorded when unset.",
-    )
-    crf: int = Field(23, ge=0, le=51, description="x264 quality: lower is better and larger.")
+#: Old place -> new place of settings that moved; the old place works for this release.
+DEPRECATED_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {
+    **{
+        ("outputs", "mqtt", key): ("mqtt", key)
+        for key in (
+            "host", "port", "tls", "username", "password", "password_file", "client_id",
+            "keepalive_s", "topic", "status_topic", "system_topic",
+        )
+    },
+    ("outputs", "mqtt", "publish_on_change"): ("outputs", "mqtt", "report_on_change"),
+    ("outputs", "mqtt", "system_interval_s"): ("pipeline", "system_interval_s"),
+    ("outputs", "influx", "write_on_change"): ("outputs", "influx", "report_on_change"),
+}  # fmt: skip
 
 
-class OutputsConfig(BaseModel):
+def move_deprecated_keys(data: dict) -> list[str]:
+    """Moves settings written at their old place to the new one, in place; one note per
+    moved key. A setting given at both places keeps the new one."""
+    notes = []
+    for old, new in DEPRECATED_KEYS.items():
+        parent = data
+        for part in old[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict) or old[-1] not in parent:
+            continue
+        target = data
+        for part in new[:-1]:
+            target = target.setdefault(part, {}) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            continue  # the new section is no mapping: validation names both problems
+        target.setdefault(new[-1], parent.pop(old[-1]))
+        notes.append(
+            f"config: {'.'.join(old)} is deprecated, write {'.'.join(new)} instead "
+            "(the old place still works in this release)"
+        )
+    return notes
+
+
+class OutputsConfig(ConfigModel):
     """Where processed frames go."""
-
-    model_config = ConfigDict(extra="forbid")
 
     rtsp: RtspConfig = Field(default_factory=RtspConfig, description="Annotated video over RTSP.")
     jsonl: JsonlConfig = Field(default_factory=JsonlConfig, description="JSON Lines file.")
     record: RecordConfig = Field(default_factory=RecordConfig, description="Video recording.")
-    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Detections over MQTT.")
+    mqtt: MqttOutputConfig = Field(
+        default_factory=MqttOutputConfig, description="Detections over MQTT."
+    )
     influx: InfluxOutputConfig = Field(
         default_factory=InfluxOutputConfig,
         description="Detections straight into the edge InfluxDB (no broker).",
     )
 
 
-class PipelineConfig(BaseModel):
+class PipelineConfig(ConfigModel):
     """Queues between stages and reporting."""
-
-    model_config = ConfigDict(extra="forbid")
 
     camera_queue: int = Field(
         4,
@@ -81,12 +107,99 @@ class PipelineConfig(BaseModel):
     stats_interval_s: float = Field(
         30.0, ge=0, description="Seconds between log lines with frame rates and drops; 0: never."
     )
+    system_interval_s: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds between system statistics (CPU, memory, GPU, the pipeline's "
+        "figures) sent to the outputs that take them (MQTT, InfluxDB); 0 turns them off.",
+    )
 
 
-class Config(BaseModel):
+class IngestConfig(ConfigModel):
+    """`edgewatch ingest`: MQTT detection messages into InfluxDB, as Telegraf would."""
+
+    topics: list[str] | None = Field(
+        None,
+        description="Topics to subscribe to; default: the detection and system topics of "
+        "the mqtt section with {camera}/{host} as '+'.",
+    )
+    client_id: str | None = Field(
+        None, description="MQTT client ID (a persistent session); default edgewatch-ingest-<host>."
+    )
+    host_tag: str | None = Field(None, description="The 'host' tag; default this machine's name.")
+    qos: Literal[1, 2] = Field(
+        1,
+        description="Subscription QoS. 1 (default) loses nothing even if ingest is killed: a "
+        "message is acknowledged only once its points are in InfluxDB, and a redelivered one "
+        "rewrites the same points. With 2, paho confirms receipt (PUBREC) before the points "
+        "are written, so the messages in flight when ingest dies are lost.",
+    )
+
+
+class ForwardConfig(ConfigModel):
+    """`edgewatch forward`: the edge's points, downsampled, into the cloud InfluxDB."""
+
+    every: Duration = Field(
+        3600.0, gt=0, description="How often the service forwards (e.g. 1h); a multiple of window."
+    )
+    window: Duration = Field(
+        600.0,
+        gt=0,
+        description="Downsampling window (e.g. 10m): the last value of each field per window "
+        "and series (object tag) goes to the cloud, stamped with the window's end.",
+    )
+    delay: Duration = Field(
+        60.0,
+        ge=0,
+        description="A window is forwarded once it ended this long ago, so points still on "
+        "their way to the edge database are in it.",
+    )
+    max_catch_up: Duration = Field(
+        7 * 86400.0,
+        gt=0,
+        description="How far back forwarding reaches on a first run or after an outage "
+        "(capped by influx.retention when that is set).",
+    )
+    measurements: list[str] | None = Field(
+        None,
+        description="Measurements forwarded; default the detection and system measurements "
+        "of the influx section. Raw points never go to the cloud, only window summaries.",
+    )
+    checkpoint_path: Path = Field(
+        default_factory=lambda: default_state_dir() / "forward-checkpoint.json",
+        description="Records up to when the cloud has everything; a restart resumes there.",
+    )
+    task_name: str = Field(
+        "edge_to_cloud", description="`edgewatch influx task`: name of the InfluxDB 2 task."
+    )
+    token_secret_key: str = Field(
+        "cloud_token",
+        description="`edgewatch influx task`: the InfluxDB secret holding the cloud token.",
+    )
+    cq_retention_policy: str = Field(
+        "downsampled",
+        description="`edgewatch influx setup --continuous-queries` (1.x): the retention "
+        "policy the continuous queries write the window summaries into.",
+    )
+    cq_retention: Duration | None = Field(
+        None, description="How long the 1.x continuous queries' summaries are kept; unset: forever."
+    )
+
+    @model_validator(mode="after")
+    def _every_is_whole_windows(self) -> ForwardConfig:
+        ratio = self.every / self.window
+        if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+            raise ValueError(
+                f"forward.every ({self.every:g} s) must be a whole number of windows "
+                f"({self.window:g} s)"
+            )
+        if self.window != round(self.window):
+            raise ValueError("forward.window must be a whole number of seconds")
+        return self
+
+
+class Config(ConfigModel):
     """Everything edgewatch run needs. Unknown keys are errors, so typos do not pass."""
-
-    model_config = ConfigDict(extra="forbid")
 
     cameras: list[CameraConfig] = Field(
         default_factory=lambda: [CameraConfig(name="sample", source="sample")],
@@ -103,6 +216,10 @@ class Config(BaseModel):
     )
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="The outputs.")
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="Queues.")
+    mqtt: MqttConfig = Field(
+        default_factory=MqttConfig,
+        description="The MQTT broker and topics (the MQTT output publishes, ingest subscribes).",
+    )
     influx: InfluxConfig = Field(
         default_factory=InfluxConfig, description="The InfluxDB on the edge (ingest writes here)."
     )
@@ -121,6 +238,15 @@ class Config(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least important log messages shown."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_keys(cls, data: object) -> object:
+        if isinstance(data, dict):
+            data = copy.deepcopy(data)  # the caller's dict stays as it was
+            for note in move_deprecated_keys(data):
+                log.warning("%s", note)
+        return data
 
     @model_validator(mode="after")
     def _camera_names_unique(self) -> Config:

@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from edgewatch.configbase import ConfigModel
 from edgewatch.detect.coco import SECURITY_CLASSES
 from edgewatch.types import Detections
 
 
-class DetectorConfig(BaseModel):
+class DetectorConfig(ConfigModel):
     """Which model runs where, and which of its detections are reported."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: Literal["ssd-mobilenet-v2", "yolo"] = Field(
         "ssd-mobilenet-v2",

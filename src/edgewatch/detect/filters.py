@@ -1,5 +1,5 @@
 """What every detector applies to its raw output: class filter, per-class thresholds,
-and a cross-class merge. Plus the box helpers (IoU, NMS) the detectors share.
+and a cross-class merge. Plus the suppression (NMS) the detectors share.
 
 Runs on every frame, so it works on numpy columns; the only Python loop is greedy
 suppression, which turns once per *kept* box.
@@ -13,18 +13,8 @@ import numpy as np
 
 from edgewatch.detect.base import DetectorConfig
 from edgewatch.errors import ConfigError
+from edgewatch.geometry import box_iou
 from edgewatch.types import Detections
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box with each of (N, 4) boxes."""
-    lt = np.maximum(box[:2], boxes[:, :2])
-    rb = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = np.prod(np.clip(box[2:] - box[:2], 0, None))
-    areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def greedy_suppress(

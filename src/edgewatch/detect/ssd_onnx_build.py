@@ -32,6 +32,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgewatch.detect.tf_graph import TextNode, read_graph_constants, read_text_graph
+from edgewatch.paths import default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -306,11 +307,6 @@ def build_ssd_onnx(weights: Path, text_graph: Path) -> tuple[onnx.ModelProto, Ss
     helper.set_model_props(model, {HEAD_METADATA_KEY: head.to_json()})
     onnx.checker.check_model(model)
     return model, head
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "edgewatch"
 
 
 def cached_ssd_onnx(

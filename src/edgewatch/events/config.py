@@ -6,49 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from edgewatch.configbase import ConfigModel
 from edgewatch.errors import ConfigError
-from edgewatch.mqtt.config import default_state_dir
-
-Point = tuple[float, float]
-
-
-def _orientation(p: Point, q: Point, r: Point) -> float:
-    return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
-
-
-def _on_segment(p: Point, q: Point, r: Point) -> bool:
-    """r, known collinear with p-q, lies within the segment p-q."""
-    return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(p[1], q[1])
-
-
-def segments_intersect(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
-    """Closed segments p1-p2 and q1-q2 share a point (touching counts)."""
-    d1, d2 = _orientation(q1, q2, p1), _orientation(q1, q2, p2)
-    d3, d4 = _orientation(p1, p2, q1), _orientation(p1, p2, q2)
-    if ((d1 > 0 > d2) or (d1 < 0 < d2)) and ((d3 > 0 > d4) or (d3 < 0 < d4)):
-        return True
-    return (
-        (d1 == 0 and _on_segment(q1, q2, p1))
-        or (d2 == 0 and _on_segment(q1, q2, p2))
-        or (d3 == 0 and _on_segment(p1, p2, q1))
-        or (d4 == 0 and _on_segment(p1, p2, q2))
-    )
-
-
-def self_intersection(points: list[Point]) -> tuple[int, int] | None:
-    """The first pair of edges (i, j) of the closed polygon that cross, or None. Edge i
-    runs from point i to point i+1; neighbouring edges share a point and are skipped."""
-    n = len(points)
-    edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if j == i + 1 or (i == 0 and j == n - 1):
-                continue
-            if segments_intersect(*edges[i], *edges[j]):
-                return i, j
-    return None
+from edgewatch.geometry import Point, self_intersection
+from edgewatch.paths import default_state_dir
 
 
 def _fmt(point: Point) -> str:
@@ -64,10 +27,8 @@ def _outside(what: str, points: Iterable[Point], width: int, height: int) -> Non
             )
 
 
-class ZoneConfig(BaseModel):
+class ZoneConfig(ConfigModel):
     """A named area of one camera's picture; objects' feet (box bottom centre) count."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, description="Zone name, unique per camera (events name it).")
     camera: str = Field(description="The camera whose picture the points are in.")
@@ -102,10 +63,8 @@ class ZoneConfig(BaseModel):
         _outside(f"zone {self.name!r} of camera {self.camera!r}", self.points, width, height)
 
 
-class LineConfig(BaseModel):
+class LineConfig(ConfigModel):
     """A named line; crossing it raises an event with the direction."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, description="Line name, unique per camera.")
     camera: str = Field(description="The camera whose picture the points are in.")
@@ -123,10 +82,8 @@ class LineConfig(BaseModel):
         _outside(f"line {self.name!r} of camera {self.camera!r}", [self.a, self.b], width, height)
 
 
-class SnapshotConfig(BaseModel):
+class SnapshotConfig(ConfigModel):
     """The JPEG of each object's best frame, box drawn, kept on disk."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="Save snapshots at all.")
     dir: Path = Field(
@@ -149,11 +106,9 @@ class SnapshotConfig(BaseModel):
     )
 
 
-class EventsConfig(BaseModel):
+class EventsConfig(ConfigModel):
     """Events from tracked objects: scene and zone entries and exits, line crossings,
     loitering. Needs a tracker (untracked objects raise no events)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(False, description="Raise events at all.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Named zones per camera.")

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgewatch.events.config import EventsConfig, segments_intersect
+from edgewatch.events.config import EventsConfig
 from edgewatch.events.snapshots import SnapshotKeeper
+from edgewatch.geometry import box_iou, points_in_polygon, segments_intersect
 from edgewatch.types import NO_TRACK, Detections, Frame
 
 LINE_MARGIN_PX = 2.0  # feet this close to a line keep their side: no crossings from jitter
@@ -77,28 +78,6 @@ class _Track:
     sides: list[float] = field(default_factory=list)  # per line: -1 left, +1 right, 0 unknown
     side_points: list[tuple[float, float]] = field(default_factory=list)
     snapshot_due: bool = True
-
-
-def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """(N,) bool: even-odd rule, all points against all edges at once."""
-    x, y = points[:, 0][None, :], points[:, 1][None, :]
-    x1, y1 = polygon[:, 0][:, None], polygon[:, 1][:, None]
-    x2, y2 = np.roll(polygon[:, 0], -1)[:, None], np.roll(polygon[:, 1], -1)[:, None]
-    spans = (y1 > y) != (y2 > y)
-    dy = np.where(y2 == y1, 1.0, y2 - y1)
-    crosses = spans & (x < (x2 - x1) * (y - y1) / dy + x1)
-    return (np.count_nonzero(crosses, axis=0) % 2).astype(bool)
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
 
 
 class EventEngine:

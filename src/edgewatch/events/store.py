@@ -6,8 +6,8 @@ import threading
 import time
 from pathlib import Path
 
+from edgewatch.clients.sqlite import open_database
 from edgewatch.events.engine import Event
-from edgewatch.sqlite import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (

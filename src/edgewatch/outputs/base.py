@@ -1,10 +1,11 @@
-"""The Sink role: where processed frames go (RTSP, a recording, JSON Lines, MQTT ...)."""
+"""The Sink role: where processed frames go (RTSP, a recording, JSON Lines, MQTT ...),
+and the optional abilities a sink may declare."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from edgewatch.types import Detections, Frame
 
@@ -39,3 +40,37 @@ class Sink(Protocol):
     def close(self) -> None:
         """Flush and release everything; called once, after the last `write`."""
         ...
+
+
+# Optional abilities. The pipeline checks for them with isinstance(), so a sink has one
+# by defining the method: nothing to inherit, nothing to register.
+
+
+@runtime_checkable
+class ReportsStats(Protocol):
+    """Figures for the run summary and the system statistics (published, dropped ...)."""
+
+    def stats(self) -> dict: ...
+
+
+@runtime_checkable
+class TakesSystemStats(Protocol):
+    """Sends the box's health sample (CPU, memory, GPU, the pipeline's figures) on, every
+    ``pipeline.system_interval_s``; called from the pipeline's supervising thread."""
+
+    def publish_system(self, sample: dict) -> None: ...
+
+
+@runtime_checkable
+class Publisher(Protocol):
+    """Queues one MQTT message on a camera's connection (the MQTT output)."""
+
+    def publish(self, topic: str, payload: bytes, camera: str) -> None: ...
+
+
+@runtime_checkable
+class Relay(Protocol):
+    """Sends through other sinks (events publish through the MQTT output): the pipeline
+    closes it before them, so its last messages still go out."""
+
+    def relays_through(self) -> Sequence[object]: ...

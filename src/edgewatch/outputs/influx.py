@@ -1,206 +1,70 @@
 """The InfluxDB output: detection points written by the pipeline itself, no broker between.
 
-    frame -> ReportPolicy -> build_message -> detection_points -> Spool (SQLite)
-          -> SpoolFeeder thread -> InfluxWriter (batches, retries) -> InfluxDB
+    frame -> ReportPolicy -> build_message -> detection_points -> SpooledInfluxWriter
 
 The points and tags are exactly those `edgewatch ingest` writes from the MQTT message of
-the same frame, so both paths may feed one database. The spool plays the broker's role for
-ingest: `write` only appends to it; the feeder hands its groups to the writer in order and
-deletes them once InfluxDB confirmed them. While InfluxDB is down the writer holds at most
-``max_pending_points`` in memory and the spool the rest on disk; a crash loses nothing,
-since unconfirmed groups are sent again on the next start (a point written twice
-overwrites itself: same series, same time).
+the same frame, so both paths may feed one database. The spool plays the broker's role
+for ingest (`edgewatch.clients.influx.spooled`): nothing is lost while InfluxDB is away.
 """
 
 from __future__ import annotations
 
-import logging
 import socket
-import threading
-import time
 from collections.abc import Sequence
-from functools import partial
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from edgewatch.influx.line_protocol import detection_points, system_point
-from edgewatch.influx.spool import Spool
-from edgewatch.influx.writer import InfluxError, InfluxWriter
-from edgewatch.mqtt.discovery import camera_topic
+from pydantic import Field
+
+from edgewatch.clients.influx.config import InfluxConfig
+from edgewatch.clients.influx.line_protocol import detection_points, system_point
+from edgewatch.clients.influx.spooled import SpooledInfluxWriter
+from edgewatch.clients.mqtt.config import MqttConfig
 from edgewatch.outputs.base import StreamInfo
 from edgewatch.outputs.message import build_message
-from edgewatch.outputs.report import ReportPolicy
-from edgewatch.stats import PipelineStats
+from edgewatch.outputs.report import ReportedOutputConfig
+from edgewatch.paths import default_state_dir
 from edgewatch.types import Detections, Frame
 
-if TYPE_CHECKING:
-    from pathlib import Path
 
-    from edgewatch.config import Config
-    from edgewatch.influx.config import InfluxConfig
+class InfluxOutputConfig(ReportedOutputConfig):
+    """The pipeline writes detection points to the edge InfluxDB (the `influx` section)
+    itself, without a broker: the same points and tags `edgewatch ingest` writes."""
 
-log = logging.getLogger(__name__)
-
-IDLE_WAIT_S = 0.5  # the feeder's longest nap; an append wakes it at once
-ROOM_WAIT_S = 1.0  # how long one hand-over waits for room in a full writer
-DROP_LOG_EVERY = 10_000  # points: the first drop is logged, then one line per this many
-
-
-class SpoolFeeder:
-    """Hands spooled groups to an `InfluxWriter` in id order, and acks them in the spool
-    once InfluxDB has them. Owns the writer's lifetime from `start` to `close`."""
-
-    def __init__(self, spool: Spool, writer: InfluxWriter, *, batch_points: int) -> None:
-        self.spool, self.writer, self.batch_points = spool, writer, batch_points
-        self.written = self.rejected = 0  # points, as the writer reported them
-        self._wake = threading.Event()
-        self._closing = threading.Event()
-        self._deadline = float("inf")
-        self._thread = threading.Thread(target=self._run, name="influx-feeder", daemon=True)
-
-    def start(self) -> SpoolFeeder:
-        self.writer.start()
-        self._thread.start()
-        return self
-
-    def wake(self) -> None:
-        """New groups are in the spool."""
-        self._wake.set()
-
-    def close(self, timeout: float) -> None:
-        """Hand over what is left and let the writer flush it, all within about
-        ``timeout``; whatever InfluxDB has not confirmed by then stays in the spool."""
-        deadline = time.monotonic() + timeout
-        self._deadline = deadline
-        self._closing.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout + ROOM_WAIT_S + 1)
-        self.writer.close(max(deadline - time.monotonic(), 0.5))
-
-    def _run(self) -> None:
-        cursor = 0  # the newest group handed over; older unconfirmed ones are the writer's
-        while True:
-            self._wake.clear()  # before peeking: an append after it is not missed
-            groups = self.spool.peek(self.batch_points, after_id=cursor)
-            if not groups:
-                if self._closing.is_set():
-                    return
-                self._wake.wait(IDLE_WAIT_S)
-                continue
-            lines = [line for group in groups for line in group.lines]
-            on_done = partial(self._done, [group.id for group in groups], len(lines))
-            try:
-                while not self.writer.write(lines, on_done, wait_s=ROOM_WAIT_S):
-                    # Full: InfluxDB is away. The spool keeps the rest meanwhile.
-                    if self._closing.is_set() and time.monotonic() >= self._deadline:
-                        return
-            except InfluxError as error:
-                # No such database, bad login: fixing the config is needed. Points keep
-                # going to the spool and are sent by the next run.
-                log.error("InfluxDB output stopped: %s; points wait in %s", error, self.spool.path)
-                return
-            cursor = groups[-1].id
-
-    def _done(self, ids: list[int], points: int, written: bool) -> None:
-        # Called on the writer's thread once InfluxDB answered for these groups. Refused
-        # as bad data (the writer logged InfluxDB's words), they would be refused again:
-        # acked too, rather than left blocking the spool.
-        self.spool.ack(ids)
-        if written:
-            self.written += points
-        else:
-            self.rejected += points
-
-
-class SpooledInfluxWriter:
-    """Points to one InfluxDB through an on-disk spool: `write` only appends; a
-    `SpoolFeeder` sends them in order and forgets them once InfluxDB confirmed them.
-
-    Opening checks the database: a missing one or a refused login raises `InfluxError`
-    here (the run stops with one line); an unreachable InfluxDB does not, the spool keeps
-    the points until it is back. Used by the InfluxDB output and by the events output."""
-
-    def __init__(
-        self, influx: InfluxConfig, spool_path: Path, max_points: int, *, setting: str
-    ) -> None:
-        self.influx = influx
-        # The writer's own counters: while InfluxDB is away it counts every refused
-        # hand-over, which says nothing about the pipeline; stats() picks what matters.
-        self.writer_stats = PipelineStats()
-        self.spool = Spool(spool_path, max_points, setting=setting)
-        try:
-            writer = InfluxWriter(influx, stats=self.writer_stats)
-            writer.check()
-        except Exception:
-            self.spool.close()
-            raise
-        backlog = self.spool.depth_points
-        if backlog:
-            log.info("InfluxDB spool %s holds %d points from before; sending them first",
-                     self.spool.path, backlog)  # fmt: skip
-        self.feeder = SpoolFeeder(self.spool, writer, batch_points=influx.batch_size).start()
-        self.spooled = 0
-        self._lock = threading.Lock()  # write() may come from several threads
-        self._closed = False
-
-    def write(self, lines: Sequence[str]) -> None:
-        if self._closed or not lines:
-            return
-        dropped = self.spool.append(lines)
-        with self._lock:
-            self.spooled += len(lines)
-        self.feeder.wake()
-        if dropped:
-            total = self.spool.dropped
-            if total == dropped or total // DROP_LOG_EVERY != (total - dropped) // DROP_LOG_EVERY:
-                log.warning("InfluxDB spool %s full (%d points): dropped the oldest, %d so far",
-                            self.spool.path, self.spool.max_points, total)  # fmt: skip
-
-    def stats(self) -> dict:
-        return {
-            "spooled": self.spooled,
-            "written": self.feeder.written,
-            "rejected": self.feeder.rejected,
-            "spool_depth": self.spool.depth_points,
-            "dropped": self.spool.dropped,
-            "pending": self.feeder.writer.pending_points,
-            "retries": self.writer_stats.counters.get("retries", 0),
-        }
-
-    def close(self, timeout: float | None = None) -> None:
-        """Send what InfluxDB takes within ``timeout`` (influx.timeout_s); the rest waits
-        in the spool for the next start."""
-        if self._closed:
-            return
-        self._closed = True
-        self.feeder.close(self.influx.timeout_s if timeout is None else timeout)
-        left = self.spool.depth_points
-        if left:
-            log.info("InfluxDB: %d points wait in %s for the next start", left, self.spool.path)
-        self.spool.close()
+    enabled: bool = Field(False, description="Write detections straight to InfluxDB.")
+    spool_path: Path = Field(
+        default_factory=lambda: default_state_dir() / "influx-spool.sqlite3",
+        description="On-disk queue of points InfluxDB has not confirmed yet; it survives "
+        "restarts and is replayed in order.",
+    )
+    spool_max_points: int = Field(
+        2_000_000,
+        ge=100,
+        description="Spool bound; beyond it the oldest points are dropped and counted.",
+    )
 
 
 class InfluxSink:
-    """Detection points straight into ``config.influx``: every Nth frame per camera, and
-    at once when the objects in view change (``outputs.influx``)."""
+    """Detection points straight into ``influx``: every Nth frame per camera, and at once
+    when the objects in view change (``outputs.influx``)."""
 
     name = "influx"
     wants_annotated = False
     lossless = True
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.output = config.outputs.influx
-        self.policy = ReportPolicy(self.output.every_n_frames, self.output.write_on_change)
-        # The tags `edgewatch ingest` gives the same frame's message: the same points.
-        self.host = config.ingest.host_tag or socket.gethostname()
+    def __init__(
+        self, config: InfluxOutputConfig, influx: InfluxConfig, *, mqtt: MqttConfig, host: str
+    ) -> None:
+        """``mqtt`` and ``host``: the topic and host tags `edgewatch ingest` would give the
+        same frame's message, so that both write the same points."""
+        self.config, self.influx, self.mqtt, self.host = config, influx, mqtt, host
+        self.policy = config.report_policy()
         self.points: SpooledInfluxWriter | None = None
 
     def open(self, streams: Sequence[StreamInfo]) -> None:
         self.points = SpooledInfluxWriter(
-            self.config.influx,
-            self.output.spool_path,
-            self.output.spool_max_points,
+            self.influx,
+            self.config.spool_path,
+            self.config.spool_max_points,
             setting="outputs.influx.spool_path",
         )
 
@@ -209,9 +73,9 @@ class InfluxSink:
             return
         lines = detection_points(
             build_message(frame, detections),
-            topic=camera_topic(self.config.outputs.mqtt.topic, frame.camera),
+            topic=self.mqtt.detection_topic(frame.camera),
             host=self.host,
-            measurement=self.config.influx.measurement,
+            measurement=self.influx.measurement,
         )
         self.points.write(lines)  # no objects, no points: as ingest does
 
@@ -221,9 +85,9 @@ class InfluxSink:
         the pipeline's supervising thread."""
         if self.points is None:
             return
-        topic = self.config.outputs.mqtt.system_topic.replace("{host}", socket.gethostname())
+        topic = self.mqtt.host_system_topic(socket.gethostname())
         point = system_point(sample, topic=topic, host=self.host,
-                             measurement=self.config.influx.system_measurement)  # fmt: skip
+                             measurement=self.influx.system_measurement)  # fmt: skip
         self.points.write([point])
 
     def stats(self) -> dict:

@@ -6,10 +6,19 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import Field
+
+from edgewatch.configbase import ConfigModel
 from edgewatch.errors import EdgewatchError
 from edgewatch.outputs.base import StreamInfo
 from edgewatch.outputs.message import build_message
 from edgewatch.types import Detections, Frame
+
+
+class JsonlConfig(ConfigModel):
+    """Detection messages as JSON Lines, one per processed frame."""
+
+    path: Path | None = Field(None, description="File to write; nothing is written when unset.")
 
 
 class JsonlSink:

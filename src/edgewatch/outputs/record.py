@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
+from pydantic import Field
+
+from edgewatch.configbase import ConfigModel
 from edgewatch.errors import EdgewatchError
 from edgewatch.outputs.base import StreamInfo
 from edgewatch.types import Detections, Frame
@@ -14,6 +17,17 @@ from edgewatch.types import Detections, Frame
 log = logging.getLogger(__name__)
 
 TIME_BASE = Fraction(1, 90000)
+
+
+class RecordConfig(ConfigModel):
+    """The annotated video recorded to an H.264 file per camera."""
+
+    path: Path | None = Field(
+        None,
+        description="File to record to (.mp4/.mkv); '{camera}' in it is replaced by the "
+        "camera name. Nothing is recorded when unset.",
+    )
+    crf: int = Field(23, ge=0, le=51, description="x264 quality: lower is better and larger.")
 
 
 def recording_path(template: Path, camera: str, cameras: int) -> Path:

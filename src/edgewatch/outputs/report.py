@@ -7,7 +7,27 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pydantic import Field
+
+from edgewatch.configbase import ConfigModel
 from edgewatch.types import NO_TRACK, Detections
+
+
+class ReportedOutputConfig(ConfigModel):
+    """What the outputs that report detection messages (MQTT, InfluxDB) share."""
+
+    every_n_frames: int = Field(
+        30,
+        ge=1,
+        description="Report every Nth processed frame (1: every frame), and always at once "
+        "when the objects in view change.",
+    )
+    report_on_change: bool = Field(
+        True, description="Report at once when an object appears or leaves."
+    )
+
+    def report_policy(self) -> ReportPolicy:
+        return ReportPolicy(self.every_n_frames, self.report_on_change)
 
 
 def object_set(detections: Detections) -> tuple:

@@ -6,8 +6,9 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
+from edgewatch.configbase import ConfigModel
 from edgewatch.errors import ConfigError
 from edgewatch.outputs.base import StreamInfo
 from edgewatch.types import Detections, Frame
@@ -16,10 +17,8 @@ if TYPE_CHECKING:
     from edgewatch.outputs.rtsp_server import RtspServer
 
 
-class RtspConfig(BaseModel):
+class RtspConfig(ConfigModel):
     """The RTSP server that serves each camera's annotated video at rtsp://HOST:PORT/<camera>."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="Serve the annotated video over RTSP.")
     host: str = Field(

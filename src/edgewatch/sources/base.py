@@ -7,15 +7,15 @@ from collections.abc import Iterator
 from typing import Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from edgewatch.configbase import ConfigModel
 
 CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
-class CameraConfig(BaseModel):
+class CameraConfig(ConfigModel):
     """One camera: where its video comes from and how it is read."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(
         description="Short name, used in the RTSP mount (rtsp://HOST:PORT/<name>), MQTT "

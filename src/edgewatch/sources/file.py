@@ -6,17 +6,9 @@ import os
 from pathlib import Path
 
 from edgewatch.errors import SourceError
+from edgewatch.paths import sample_clip
 from edgewatch.sources.base import CameraConfig
 from edgewatch.sources.pyav import AvSource, describe_av_error
-
-#: Real CCTV footage from Debian's opencv-doc: a fixed outdoor camera, people walking,
-#: a parked van and car; 768x576, 10 fps, 795 frames.
-SAMPLE_CLIP = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
-
-
-def sample_clip() -> Path:
-    override = os.environ.get("EDGEWATCH_SAMPLE_CLIP")
-    return Path(override) if override else SAMPLE_CLIP
 
 
 class FileSource(AvSource):
@@ -59,7 +51,7 @@ class FileSource(AvSource):
 
 
 class SampleSource(FileSource):
-    """The bundled real CCTV clip (`SAMPLE_CLIP`)."""
+    """The bundled real CCTV clip (`edgewatch.paths.SAMPLE_CLIP`)."""
 
     def __init__(self, camera: CameraConfig) -> None:
         super().__init__(camera, sample_clip())

@@ -23,20 +23,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from edgewatch.geometry import iou_matrix
 from edgewatch.track import kalman
 from edgewatch.track.config import TrackerConfig
 from edgewatch.types import Detections
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of xyxy boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def greedy_match(iou: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -65,10 +55,22 @@ class ByteTracker:
     detection. IDs start at 1 and are never reused.
     """
 
-    def __init__(self, config: TrackerConfig, class_names: Mapping[int, str]) -> None:
+    def __init__(
+        self,
+        config: TrackerConfig,
+        class_names: Mapping[int, str],
+        *,
+        high_confidence: np.ndarray | None = None,
+    ) -> None:
+        """``high_confidence``: per class id, the score from which a detection starts and
+        first-matches tracks (`edgewatch run` passes the detector's per-class thresholds);
+        default ``config.high_confidence`` for every class."""
         self.config = config
         self.class_names = class_names
         self._num_classes = max(class_names, default=-1) + 1
+        if high_confidence is None:
+            high_confidence = np.full(max(self._num_classes, 1), config.high_confidence)
+        self._high = np.asarray(high_confidence, np.float32).reshape(-1)
         self._next_id = 1
         self.reset()
 
@@ -111,11 +113,8 @@ class ByteTracker:
         matched_t: list[np.ndarray] = []
         matched_d: list[np.ndarray] = []
 
-        # The pipeline marks which detections pass the user's per-class thresholds
-        # (data["high"]); on its own the tracker uses high_confidence for every class.
-        is_high = detections.data.get("high")
-        if is_high is None:
-            is_high = conf >= cfg.high_confidence
+        classes = np.clip(detections.class_id, 0, len(self._high) - 1)
+        is_high = conf >= self._high[classes]
         high = np.flatnonzero(is_high)
         rows, cols = greedy_match(iou_matrix(predicted, detections.xyxy[high]), cfg.match_iou)
         matched_t.append(rows)

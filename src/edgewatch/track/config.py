@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from edgewatch.configbase import ConfigModel
 
 
-class TrackerConfig(BaseModel):
+class TrackerConfig(ConfigModel):
     """How detections are linked into tracks with stable IDs (`ByteTracker`)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(
         True, description="Track objects so that objectID is a stable track ID per camera."

@@ -1,0 +1,41 @@
+"""The machine a benchmark ran on, printed at the top of each: the same detector took 21
+ms a frame on one 2-core box and 48 ms on another of the same kind, so figures are only
+comparable beside the CPU that made them."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+#: Vector extensions that decide inference speed on a CPU, as /proc/cpuinfo names them.
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu_model() -> str:
+    for line in _cpuinfo():
+        if line.startswith(("model name", "Model", "Hardware")):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def vector_extensions() -> list[str]:
+    for line in _cpuinfo():
+        if line.startswith(("flags", "Features")):
+            flags = set(line.split(":", 1)[1].split())
+            return [flag for flag in VECTOR_FLAGS if flag in flags] or sorted(flags)[:8]
+    return []
+
+
+def describe_machine() -> str:
+    """One line: CPU model, cores this process may use, vector extensions."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    flags = " ".join(vector_extensions()) or "unknown"
+    return f"CPU: {cpu_model()}, {cores} cores, vector extensions: {flags}"
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []

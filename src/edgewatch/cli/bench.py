@@ -1,0 +1,49 @@
+"""`edgewatch bench [pipeline|tracking|ingest|influx]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="measure the pipeline against a naive loop; bench ingest: MQTT -> InfluxDB; "
+        "bench influx: writes into InfluxDB and forward",
+    )
+    bench.add_argument(
+        "what",
+        nargs="?",
+        choices=["pipeline", "tracking", "ingest", "influx"],
+        default="pipeline",
+    )
+    bench.add_argument("--messages", type=int, default=3000, help="ingest: messages to send")
+    bench.add_argument("--objects", type=int, default=5, help="ingest, influx: objects per message")
+    bench.add_argument(
+        "--points", type=int, default=200_000, help="influx: points to write per path"
+    )
+    bench.add_argument(
+        "--frames", type=int, default=0, help="frames of the clip to use (default: all)"
+    )
+    bench.add_argument("--source", default="sample", help="video file to use (default: sample)")
+    bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    bench.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "tracking":
+        from edgewatch.bench.tracking import print_tracking_bench
+
+        return print_tracking_bench(args)
+    if args.what == "influx":
+        from edgewatch.bench.influx import print_influx_bench
+
+        return print_influx_bench(args)
+    if args.what == "ingest":
+        from edgewatch.bench.ingest import print_ingest_bench
+
+        return print_ingest_bench(args)
+    from edgewatch.bench.pipeline import run_bench
+
+    return run_bench(args)

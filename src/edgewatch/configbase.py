@@ -1,0 +1,12 @@
+"""The one base of every config model: unknown keys are errors, so typos do not pass."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ConfigModel(BaseModel):
+    """A config section. Every field carries a description (config.example.yaml and
+    `edgewatch config check` speak the same words)."""
+
+    model_config = ConfigDict(extra="forbid")

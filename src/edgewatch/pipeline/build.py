@@ -1,0 +1,170 @@
+"""Assembling a pipeline from the config: cameras opened, detector loaded, outputs opened.
+Nothing runs yet; `Pipeline.run` starts every thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from edgewatch.config import Config
+from edgewatch.detect.base import Detector, DetectorConfig
+from edgewatch.draw.annotate import Annotator
+from edgewatch.errors import EdgewatchError, SourceError
+from edgewatch.outputs.base import Sink, StreamInfo
+from edgewatch.pipeline.detection import DetectionStage
+from edgewatch.pipeline.outputs import create_sinks
+from edgewatch.pipeline.pipeline import Pipeline
+from edgewatch.pipeline.queues import FrameInbox
+from edgewatch.pipeline.runners import SinkRunner, VideoStage
+from edgewatch.sources import create_source
+from edgewatch.sources.reader import CameraReader
+from edgewatch.stats import PipelineStats
+from edgewatch.track.cameras import CameraTrackers
+from edgewatch.types import Frame
+
+log = logging.getLogger(__name__)
+
+
+def build_pipeline(
+    config: Config,
+    *,
+    detector: Detector | None = None,
+    sinks: Sequence[Sink] | None = None,
+    stop: threading.Event | None = None,
+) -> Pipeline:
+    """Open the cameras, load the detector and open the outputs; raises EdgewatchError
+    for anything the user must fix before a run can start.
+
+    ``detector``: use this one instead of the config's. ``sinks``: these outputs instead
+    of the ones the config turns on (`edgewatch.pipeline.outputs.create_sinks` gives those,
+    to run beside your own). ``stop``: set it to end the run (the CLI sets it on SIGINT).
+    """
+    stop = stop or threading.Event()
+    stats = PipelineStats()
+    inbox: FrameInbox[Frame] = FrameInbox(
+        [c.name for c in config.cameras], config.pipeline.camera_queue
+    )
+    readers, streams = open_streams(config, stop, stats, inbox)
+    try:
+        if detector is None:
+            from edgewatch.detect import create_detector
+
+            detector = create_detector(detector_config(config))
+        sinks = list(create_sinks(config) if sinks is None else sinks)
+        open_sinks(sinks, streams)
+    except EdgewatchError:
+        for reader in readers:
+            reader.source.close()
+        raise
+    capacity = config.pipeline.sink_queue
+    video = [SinkRunner(s, stats, capacity) for s in sinks if s.wants_annotated]
+    runners = [SinkRunner(s, stats, capacity) for s in sinks if not s.wants_annotated]
+    if video:
+        annotator = Annotator(
+            {c.name: (config.events.zones_of(c.name), config.events.lines_of(c.name))
+             for c in config.cameras},
+            copy=config.events.enabled,
+        )  # fmt: skip
+        runners.append(SinkRunner(VideoStage(annotator, video, stats), stats, capacity))
+    detection = DetectionStage(
+        inbox,
+        detector,
+        trackers(config, detector),
+        batch_size=config.detector.batch_size,
+        stats=stats,
+        stop=stop,
+    )
+    return Pipeline(config, detector, sinks, readers, inbox, detection, runners, video, stop, stats)
+
+
+def detector_config(config: Config) -> DetectorConfig:
+    """With tracking on, the detector reports down to the tracker's low threshold: the
+    tracker's second stage continues tracks with them (a person half hidden)."""
+    detector = config.detector
+    if not config.tracking.enabled:
+        return detector
+    low = config.tracking.low_confidence
+    return detector.model_copy(
+        update={
+            "confidence": min(detector.confidence, low),
+            "class_confidence": {k: min(v, low) for k, v in detector.class_confidence.items()},
+        }
+    )
+
+
+def trackers(config: Config, detector: Detector) -> CameraTrackers | None:
+    """One tracker per camera. The user's per-class thresholds mark which detections are
+    "high" (start and first-match tracks); the rest can only continue a followed track."""
+    if not config.tracking.enabled:
+        return None
+    from edgewatch.detect.filters import DetectionFilter
+
+    thresholds = DetectionFilter(config.detector, detector.class_names).thresholds
+    return CameraTrackers(
+        [camera.name for camera in config.cameras],
+        config.tracking,
+        detector.class_names,
+        high_confidence=thresholds,
+    )
+
+
+def open_sinks(sinks: Sequence[Sink], streams: Sequence[StreamInfo]) -> None:
+    """Open each output; if one cannot open, close those opened before and re-raise."""
+    opened: list[Sink] = []
+    try:
+        for sink in sinks:
+            sink.open(streams)
+            opened.append(sink)
+    except EdgewatchError:
+        for sink in opened:
+            sink.close()
+        raise
+
+
+def open_streams(
+    config: Config, stop: threading.Event, stats: PipelineStats, inbox: FrameInbox[Frame]
+) -> tuple[list[CameraReader], list[StreamInfo]]:
+    """Open every camera once, to fail fast on a bad file and learn each frame size.
+
+    A live camera that cannot be reached yet is not an error: its reader keeps trying,
+    and its outputs start with the size configured for it (or 1280x720).
+    """
+    readers, streams = [], []
+    for camera in config.cameras:
+        source = create_source(camera)
+        opened = None
+        try:
+            opened = source.open()
+        except SourceError as error:
+            if not source.live:
+                for reader in readers:
+                    reader.source.close()
+                raise
+            log.warning("%s; will keep retrying", error)
+        width, height, fps = opened or (
+            camera.width or 1280,
+            camera.height or 720,
+            camera.fps or 25.0,
+        )
+        is_sample = camera.source == "sample"
+        realtime = camera.realtime if camera.realtime is not None else is_sample
+        loop = camera.loop if camera.loop is not None else (is_sample and not camera.max_frames)
+
+        def handle(frame: Frame, name: str = camera.name, lossless: bool = not source.live):
+            return inbox.put(name, frame, lossless=lossless, stop=stop)
+
+        readers.append(
+            CameraReader(
+                source,
+                handle,
+                stats,
+                stop,
+                realtime=realtime,
+                loop=loop,
+                opened=opened,
+                on_finish=inbox.finish,
+            )
+        )
+        streams.append(StreamInfo(camera.name, width, height, fps))
+    return readers, streams

@@ -1,0 +1,98 @@
+"""Outputs off the hot path: one thread and one bounded queue per sink, and the drawing
+stage that feeds the video outputs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from edgewatch.draw.annotate import Annotator
+from edgewatch.outputs.base import Sink
+from edgewatch.pipeline.queues import BoundedQueue, Closed
+from edgewatch.stats import PipelineStats
+from edgewatch.types import Detections, Frame
+
+log = logging.getLogger(__name__)
+
+
+class SinkRunner(threading.Thread):
+    """Feeds one sink from its own queue. A failing write is logged and counted, never
+    raised into the pipeline; the sink keeps getting the frames after it."""
+
+    def __init__(self, sink: Sink, stats: PipelineStats, capacity: int) -> None:
+        super().__init__(name=f"sink-{sink.name}", daemon=True)
+        self.sink = sink
+        self.stats = stats
+        self.queue: BoundedQueue[tuple[Frame, Detections]] = BoundedQueue(capacity)
+        self.errors = 0
+
+    def submit(self, frame: Frame, detections: Detections) -> None:
+        # A lossless sink makes the caller wait even while stopping: what was detected
+        # before Ctrl-C is still written. Sinks never stop draining, so this cannot hang.
+        self.queue.put((frame, detections), lossless=self.sink.lossless)
+        if self.queue.dropped:
+            self.stats.counters[f"dropped.{self.sink.name}"] = self.queue.dropped
+
+    def run(self) -> None:
+        while True:
+            try:
+                frame, detections = self.queue.get()
+            except Closed:
+                break
+            started = time.perf_counter()
+            try:
+                self.sink.write(frame, detections)
+            except Exception as error:
+                self.errors += 1
+                self.stats.count(f"errors.{self.sink.name}")
+                # The first error with its traceback, then one line per hundred.
+                if self.errors == 1:
+                    log.exception("output %s failed; it keeps getting frames", self.sink.name)
+                elif self.errors % 100 == 0:
+                    log.error(
+                        "output %s: %d failures, latest: %s", self.sink.name, self.errors, error
+                    )
+            self.stats.time(f"sink.{self.sink.name}", time.perf_counter() - started)
+        try:
+            self.sink.close()
+        except Exception:
+            log.exception("closing output %s failed", self.sink.name)
+
+    def finish(self) -> None:
+        """Let the queued frames through, then close the sink (call `join` to wait)."""
+        self.queue.close()
+
+
+class VideoStage:
+    """A sink to the pipeline: draws each frame once (`Annotator`) in its runner's
+    thread and hands it to the runner of every video output. Closing it drains them."""
+
+    name = "annotate"
+    wants_annotated = False
+
+    def __init__(
+        self, annotator: Annotator, video: Sequence[SinkRunner], stats: PipelineStats
+    ) -> None:
+        self.annotator = annotator
+        self.video = list(video)
+        self.stats = stats
+        # Recording must not lose frames, so neither may the stage that feeds it.
+        self.lossless = any(runner.sink.lossless for runner in self.video)
+
+    def open(self, streams) -> None:
+        pass
+
+    def write(self, frame: Frame, detections: Detections) -> None:
+        started = time.perf_counter()
+        frame = self.annotator(frame, detections)
+        self.stats.time("draw", time.perf_counter() - started)
+        for runner in self.video:
+            runner.submit(frame, detections)
+
+    def close(self) -> None:
+        for runner in self.video:
+            runner.finish()
+        for runner in self.video:
+            runner.join()

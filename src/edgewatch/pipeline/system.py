@@ -1,0 +1,155 @@
+"""The edge box's own health, as one flat JSON object of numbers per sample.
+
+CPU, memory, load and temperatures from psutil; NVIDIA GPUs through NVML when the driver
+and `nvidia-ml-py` are there; Jetson boards through jtop when it is installed; and the
+pipeline's own figures (frames/s per camera, detector latency, drops, reconnects).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+
+import psutil
+
+from edgewatch.outputs.base import TakesSystemStats
+
+log = logging.getLogger(__name__)
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_").lower() or "sensor"
+
+
+def host_stats() -> dict[str, float]:
+    memory = psutil.virtual_memory()
+    stats: dict[str, float] = {
+        "cpu_percent": psutil.cpu_percent(interval=None),
+        "cpu_count": float(os.cpu_count() or 0),
+        "mem_percent": memory.percent,
+        "mem_used_mb": round(memory.used / 2**20, 1),
+        "mem_available_mb": round(memory.available / 2**20, 1),
+    }
+    load1, load5, load15 = os.getloadavg()
+    stats.update(load1=load1, load5=load5, load15=load15)
+    temperatures = getattr(psutil, "sensors_temperatures", lambda: {})() or {}
+    for chip, readings in temperatures.items():
+        current = [r.current for r in readings if r.current is not None]
+        if current:  # the hottest reading of each chip is what overheating is about
+            stats[f"temp_{_key(chip)}_c"] = max(current)
+    return stats
+
+
+class GpuStats:
+    """NVML readings per GPU; `available` is False where there is no NVIDIA driver."""
+
+    def __init__(self) -> None:
+        self.available = False
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self._handles = [
+                pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())
+            ]
+            self.available = bool(self._handles)
+        except Exception:  # no package, no driver, no GPU: all mean "no GPU figures"
+            self._handles = []
+
+    def read(self) -> dict[str, float]:
+        stats: dict[str, float] = {}
+        nvml = getattr(self, "_nvml", None)
+        for i, handle in enumerate(self._handles):
+            try:
+                util = nvml.nvmlDeviceGetUtilizationRates(handle)
+                memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+                stats[f"gpu{i}_util_percent"] = float(util.gpu)
+                stats[f"gpu{i}_mem_used_mb"] = round(memory.used / 2**20, 1)
+                stats[f"gpu{i}_mem_total_mb"] = round(memory.total / 2**20, 1)
+                stats[f"gpu{i}_temp_c"] = float(
+                    nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
+                )
+            except Exception as error:  # one failing query must not hide the others
+                log.debug("NVML read of GPU %d failed: %s", i, error)
+        return stats
+
+
+def jetson_stats() -> dict[str, float]:
+    """Jetson boards: GPU load and temperatures from jtop (jetson-stats) when installed."""
+    try:
+        from jtop import jtop  # type: ignore[import-not-found]
+    except ImportError:
+        return {}
+    try:
+        with jtop() as jetson:
+            stats = {}
+            for key, value in jetson.stats.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    stats[f"jetson_{_key(str(key))}"] = float(value)
+            return stats
+    except Exception as error:
+        log.debug("jtop read failed: %s", error)
+        return {}
+
+
+def pipeline_figures(snapshot: dict) -> dict[str, float]:
+    """Frames/s per camera, stage latencies, drops and reconnects from PipelineStats."""
+    elapsed = snapshot.get("elapsed_s") or 0.0
+    stats: dict[str, float] = {}
+    for name, value in snapshot.get("counters", {}).items():
+        if name.startswith("frames_in.") and elapsed:
+            stats[f"fps_{_key(name.removeprefix('frames_in.'))}"] = round(value / elapsed, 2)
+        elif name.startswith(("dropped", "reconnect", "errors")):
+            stats[_key(name)] = float(value)
+    for stage, ms in snapshot.get("stages_ms", {}).items():
+        stats[f"{_key(stage)}_ms"] = float(ms)
+    return stats
+
+
+class SystemSampler:
+    """Collects one sample on demand; GPUs are probed once."""
+
+    def __init__(self) -> None:
+        self.gpu = GpuStats()
+        psutil.cpu_percent(interval=None)  # primes the counter: the first call returns 0
+
+    def sample(self, pipeline_snapshot: dict | None = None) -> dict[str, float]:
+        stats = {"timestamp": round(time.time(), 3), **host_stats()}
+        if self.gpu.available:
+            stats.update(self.gpu.read())
+        stats.update(jetson_stats())
+        if pipeline_snapshot:
+            stats.update(pipeline_figures(pipeline_snapshot))
+        return stats
+
+
+class SystemPublisher:
+    """Sends a sample to the outputs that take them (MQTT, the InfluxDB output) every
+    ``interval`` seconds; sampling costs a millisecond, so the pipeline's supervising
+    loop calls `tick` between its other chores."""
+
+    def __init__(
+        self,
+        outputs: Sequence[TakesSystemStats],
+        interval: float,
+        pipeline_snapshot: Callable[[], dict],
+    ) -> None:
+        self.outputs, self.interval = list(outputs), interval
+        self.pipeline_snapshot = pipeline_snapshot
+        self.sampler = SystemSampler()
+        self.next = time.monotonic() + min(interval, 1.0)
+
+    def tick(self) -> None:
+        if time.monotonic() < self.next:
+            return
+        self.next += self.interval
+        try:
+            sample = self.sampler.sample(self.pipeline_snapshot())
+            for output in self.outputs:
+                output.publish_system(sample)
+        except Exception:  # statistics are never worth stopping the pipeline for
+            log.exception("publishing system statistics failed")

@@ -1,0 +1,32 @@
+"""One tracker per camera, for a pipeline that sees frames of several cameras."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from edgewatch.track.base import Tracker
+from edgewatch.track.bytetrack import ByteTracker
+from edgewatch.track.config import TrackerConfig
+from edgewatch.types import Detections
+
+
+class CameraTrackers:
+    """Routes each camera's detections to its own `ByteTracker`: IDs are per camera."""
+
+    def __init__(
+        self,
+        cameras: Iterable[str],
+        config: TrackerConfig,
+        class_names: Mapping[int, str],
+        *,
+        high_confidence: np.ndarray | None = None,
+    ) -> None:
+        self.trackers: dict[str, Tracker] = {
+            camera: ByteTracker(config, class_names, high_confidence=high_confidence)
+            for camera in cameras
+        }
+
+    def update(self, camera: str, detections: Detections | None, timestamp: float) -> Detections:
+        return self.trackers[camera].update(detections, timestamp)

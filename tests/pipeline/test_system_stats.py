@@ -1,0 +1,41 @@
+import json
+import time
+
+import pytest
+
+from edgewatch.pipeline.system import GpuStats, SystemSampler, pipeline_figures
+from edgewatch.stats import PipelineStats
+
+
+def test_sample_reads_this_machine_as_flat_numbers():
+    sampler = SystemSampler()
+    time.sleep(0.2)
+    sample = sampler.sample()
+    assert 0.0 <= sample["cpu_percent"] <= 100.0
+    assert sample["cpu_count"] >= 1 and sample["mem_used_mb"] > 0
+    assert 0 < sample["mem_percent"] < 100
+    assert sample["load1"] >= 0
+    assert all(isinstance(v, float | int) for v in sample.values())
+    json.dumps(sample)  # publishable as is
+
+
+def test_pipeline_figures_give_fps_per_camera_latency_and_drops():
+    stats = PipelineStats()
+    stats.count("frames_in.front", 100)
+    stats.count("dropped.rtsp", 3)
+    stats.count("reconnects.front", 1)
+    stats.time("detect", 0.02)
+    snapshot = stats.snapshot()
+    snapshot["elapsed_s"] = 10.0
+    figures = pipeline_figures(snapshot)
+    assert figures["fps_front"] == 10.0
+    assert figures["dropped_rtsp"] == 3 and figures["reconnects_front"] == 1
+    assert figures["detect_ms"] == pytest.approx(20.0)
+
+
+def test_gpu_figures_come_from_nvml_when_there_is_a_gpu():
+    gpu = GpuStats()
+    if not gpu.available:
+        pytest.skip("no NVIDIA GPU/driver on this machine (CI has none)")
+    figures = gpu.read()
+    assert "gpu0_util_percent" in figures and figures["gpu0_mem_total_mb"] > 0

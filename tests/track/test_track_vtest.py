@@ -1,0 +1,77 @@
+"""ByteTracker on real footage: vtest.avi frames 0..299 (30 s at 10 fps) through the detector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import read_frames
+
+from edgewatch.geometry import box_iou
+from edgewatch.track import ByteTracker, TrackerConfig
+
+FRAMES = 300
+FPS = 10.0
+#: People who appear in frames 0..299, counted by eye from frames 0, 30, ..., 270 saved as
+#: PNG: 3 to 8 walkers in view at a time, each staying 10-20 s, new ones entering at the
+#: top right and the left; about 18 different people (an estimate, to +-4).
+PEOPLE = 18
+PARKED_CAR = np.array([730, 48, 767, 98], np.float32)  # the small car at the top right
+WALKER_AT_FRAME_1 = np.array([251, 220, 282, 304], np.float32)  # walks right, left of the post
+
+
+@pytest.fixture(scope="module")
+def tracked(vtest_path):
+    """Per frame: the tracker's output over the detector's (confidence 0.1) detections."""
+    from edgewatch.detect import create_detector
+    from edgewatch.detect.base import DetectorConfig
+
+    detector = create_detector(DetectorConfig(confidence=0.1))
+    frames = read_frames(vtest_path, list(range(FRAMES)))
+    detections = []
+    for i in range(0, FRAMES, 8):
+        detections += detector.detect(frames[i : i + 8])
+    tracker = ByteTracker(TrackerConfig(), detections[0].class_names)
+    return [tracker.update(d, i / FPS) for i, d in enumerate(detections)]
+
+
+def frames_of(tracked, track_id: int) -> list[int]:
+    return [i for i, out in enumerate(tracked) if track_id in out.tracker_id]
+
+
+def test_walker_keeps_one_id_while_crossing_the_view(tracked):
+    out = tracked[1]
+    start = out[box_iou(WALKER_AT_FRAME_1, out.xyxy) > 0.5]
+    assert len(start) == 1 and start.labels == ["person"]
+    seen = frames_of(tracked, int(start.tracker_id[0]))
+    # he walks ~150 px right in 15 s, in the open: reported every frame, no gap over 3
+    assert seen[0] == 1 and seen[-1] >= 140
+    assert max(np.diff(seen)) <= 3
+
+
+def test_distinct_person_ids_stay_within_a_small_factor_of_the_people_in_view(tracked):
+    person_ids = {
+        int(tid)
+        for out in tracked
+        for tid, label in zip(out.tracker_id, out.labels, strict=True)
+        if label == "person"
+    }
+    print(f"\n{len(person_ids)} person track IDs for about {PEOPLE} people")
+    # Walkers in groups occlude each other by the post; ByteTrack splits some of those tracks.
+    assert PEOPLE / 2 <= len(person_ids) <= 4 * PEOPLE
+
+
+def test_parked_car_keeps_one_id_throughout(tracked):
+    ids = set()
+    reported = 0
+    for out in tracked:
+        here = out[box_iou(PARKED_CAR, out.xyxy) > 0.5]
+        ids |= set(here.tracker_id.tolist())
+        reported += len(here) > 0
+    assert len(ids) == 1
+    assert reported >= FRAMES - 5
+
+
+def test_ids_are_unique_in_every_frame_and_seen_s_never_negative(tracked):
+    for out in tracked:
+        assert len(set(out.tracker_id.tolist())) == len(out)
+        assert np.all(out.data["seen_s"] >= 0)
