@@ -134,6 +134,19 @@ class IngestConfig(ConfigModel):
         "rewrites the same points. With 2, paho confirms receipt (PUBREC) before the points "
         "are written, so the messages in flight when ingest dies are lost.",
     )
+    max_message_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        description="Larger messages are not parsed: they go to the dead-letter store.",
+    )
+    deadletter_path: Path = Field(
+        default_factory=lambda: default_state_dir() / "ingest-deadletters.sqlite3",
+        description="Messages that cannot become points (with the reason), kept instead of "
+        "being delivered again and again; `edgewatch ingest --dead-letters` lists them.",
+    )
+    deadletter_max_messages: int = Field(
+        10_000, ge=1, description="Dead letters kept; beyond it the oldest are dropped."
+    )
 
 
 class ForwardConfig(ConfigModel):

@@ -28,3 +28,11 @@ class MissingDependencyError(EdgewatchError):
 
     def __init__(self, what: str, install: str) -> None:
         super().__init__(f"{what} is not installed", f"install it with: {install}")
+
+
+class WorkerCrashed(EdgewatchError):
+    """A worker thread failed beyond restarting: the command ends non-zero, so that the
+    service manager (systemd) starts it again."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what, "the traceback is logged above; exiting so systemd restarts it")

@@ -26,3 +26,44 @@ def default_cache_dir() -> Path:
     """What can be rebuilt (the ONNX model): $XDG_CACHE_HOME/edgewatch."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "edgewatch"
+
+
+#: What edgewatch keeps on the box (queues, the event store, snapshots: pictures of people)
+#: is for the user running it alone, whatever the umask says.
+PRIVATE_DIR_MODE, PRIVATE_FILE_MODE = 0o700, 0o600
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create ``path`` and missing parents as 0700 folders; existing folders keep their
+    mode (the user chose it)."""
+    path = Path(path)
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        folder.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+    return path
+
+
+def make_private_file(path: Path) -> Path:
+    """Create ``path`` (and its folder) if missing, and make it 0600."""
+    path = Path(path)
+    make_private_dir(path.parent)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE_MODE))
+    os.chmod(path, PRIVATE_FILE_MODE)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (readers never see half a file), mode 0600."""
+    path = Path(path)
+    make_private_dir(path.parent)
+    partial = path.with_name(path.name + ".part")
+    with open(
+        os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, PRIVATE_FILE_MODE), "wb"
+    ) as f:
+        f.write(data)
+    os.chmod(partial, PRIVATE_FILE_MODE)  # an earlier .part may have had another mode
+    os.replace(partial, path)

@@ -8,6 +8,7 @@ import pytest
 from edgewatch.bench.localservers import Influxd
 from edgewatch.clients.influx.line_protocol import (
     MalformedMessage,
+    decode_message,
     detection_points,
     epoch_ns,
     escape_key,
@@ -132,17 +133,50 @@ def test_a_non_object_message_is_malformed():
 
 def test_system_statistics_become_one_point_of_float_fields():
     point = system_point(
-        {"cpu_percent": 12, "temp_c": 51.5, "name": "x", "timestamp": 2.5},
+        {"cpu_percent": 12, "temp_c": 51.5, "name": "x", "timestamp": 1_700_000_000.5},
         topic="edgewatch/box/system",
         host="box",
         measurement="edge_system",
     )
     assert (
-        point
-        == "edge_system,host=box,topic=edgewatch/box/system cpu_percent=12.0,temp_c=51.5 2500000000"
+        point == "edge_system,host=box,topic=edgewatch/box/system cpu_percent=12.0,temp_c=51.5 "
+        "1700000000500000000"
     )
     with pytest.raises(MalformedMessage, match="no numeric value"):
         system_point({"a": "b"}, topic="t", host="h", measurement="s")
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ({"timestamp": 2.5}, "not a time of this century"),  # 1970: a clock never set
+        ({"timestamp": 1e12}, "not a time of this century"),  # the year 33658
+        ({"timestamp": 1e999}, "beyond what a float field holds"),
+        ({"total_num_obj": 10**400}, "beyond what a float field holds"),
+        ({"camera": "door\x00"}, "holds the character"),
+        ({"camera": "\ud800"}, "holds the character"),
+    ],
+)
+def test_values_influxdb_cannot_store_are_malformed_here_not_refused_there(message, reason):
+    msg = message_with(message)
+    with pytest.raises(MalformedMessage, match=reason):
+        detection_points(msg, topic="t", host="h", measurement=M)
+
+
+def message_with(changes: dict) -> dict:
+    msg = message(1)
+    msg.update(changes)
+    return msg
+
+
+def test_decode_message_refuses_what_would_take_a_thread_down():
+    with pytest.raises(MalformedMessage, match="nested too deeply"):
+        decode_message(b"[" * 50_000 + b"]" * 50_000, max_bytes=10**6)
+    with pytest.raises(MalformedMessage, match="more than the 1,024 allowed"):
+        decode_message(b" " * 2000, max_bytes=1024)
+    with pytest.raises(MalformedMessage, match="not JSON"):
+        decode_message(b"\xff", max_bytes=1024)
+    assert decode_message(b'{"a": 1}', max_bytes=1024) == {"a": 1}
 
 
 @pytest.mark.timeout(60)

@@ -84,7 +84,7 @@ def test_v1_writes_batches_into_influxd(influx):
         assert writer.flush(10)
         stats = writer.stats.snapshot()["counters"]
     assert count(influx) == 1000
-    assert done == [True] * 100
+    assert [result.ok for result in done] == [True] * 100
     assert stats["points_written"] == 1000
     assert stats["batches_written"] == 10  # full batches of 100, never a split write() call
 
@@ -144,10 +144,12 @@ def test_bad_data_is_refused_once_logged_and_counted(influx, caplog):
         writer.write(points(5), on_done=done.append)
         writer.flush(10)
         stats = writer.stats.snapshot()["counters"]
-    assert done == [True, False]
+    assert [result.ok for result in done] == [True, False]
+    assert (done[1].written, done[1].rejected) == (0, 5)
+    assert "field type conflict" in done[1].reason
     assert stats["points_rejected"] == 5
     assert stats.get("retries", 0) == 0
-    assert "refused a batch of 5 points as bad data: HTTP 400: partial write: field type " in (
+    assert "refused 5 of a batch of 5 points as bad data: HTTP 400: partial write: field type " in (
         caplog.text
     )
 

@@ -42,7 +42,11 @@ def ingest_config(broker, influx, **influx_overrides) -> Config:
                 "timeout_s": 2,
                 **influx_overrides,
             },  # fmt: skip
-            "ingest": {"client_id": "ingest-test", "host_tag": "edgebox"},
+            "ingest": {
+                "client_id": "ingest-test",
+                "host_tag": "edgebox",
+                "deadletter_path": str(influx.workdir / "deadletters.sqlite3"),
+            },
             "pipeline": {"stats_interval_s": 0},
         }
     )
@@ -160,8 +164,8 @@ def test_malformed_messages_are_counted_and_skipped(servers, caplog):
     assert ingest.stats.snapshot()["counters"]["malformed"] == 4
     # Rate-limited: the first is logged, the next ones within 10 s only counted.
     lines = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
-    assert lines == ["skipped a malformed message on edgewatch/front/inference: not JSON "
-                     "(Expecting value: line 1 column 1 (char 0))"]  # fmt: skip
+    assert lines == ["malformed message on edgewatch/front/inference, kept as a dead letter: "
+                     "not JSON (Expecting value: line 1 column 1 (char 0))"]  # fmt: skip
 
 
 def test_influxd_outage_mid_run_loses_nothing(servers, caplog):
@@ -271,3 +275,82 @@ def publish_tls(broker, payloads):
         client.publish("edgewatch/front/inference", json.dumps(payload), qos=1).wait_for_publish(10)
     client.disconnect()
     client.loop_stop()
+
+
+def poison() -> dict[str, bytes]:
+    """What a red-team pass published once each, and what each did to ingest before."""
+    good = detection(0, 1)
+    surrogate = json.dumps(good).replace('"person"', '"\\ud800"')
+    return {
+        # RecursionError in paho's network thread: ingest alive, deaf, for good
+        "deep": b"[" * 50_000 + b"]" * 50_000,
+        # UnicodeEncodeError in the writer's thread
+        "surrogate": surrogate.encode(),
+        # OverflowError: an int no float holds, on both topics
+        "huge frame number": json.dumps({**good, "detection_frame_number": 10**400}).encode(),
+        "1e999": json.dumps({**good})
+        .replace('"total_num_obj": 1', '"total_num_obj": 1e999')
+        .encode(),
+        # passed validation, then influxd refused the batch (partial write)
+        "year 33658": json.dumps({**good, "timestamp": 1e12}).encode(),
+        "too large": b'{"pad": "' + b"x" * 2_000_000 + b'"}',
+    }
+
+
+def test_poison_messages_are_dead_lettered_and_ingest_keeps_writing(servers):
+    """Regression: one malformed message (deep JSON, a lone surrogate, a number beyond
+    float range) killed paho's or the writer's thread; ingest stayed up, wrote nothing more,
+    and the unacknowledged poison killed it again after every restart."""
+    broker, influx = servers
+    config = ingest_config(broker, influx)
+    messages, expected = [], 0
+    for i, payload in enumerate(poison().values()):
+        messages += [detection(2 * i, 2), payload, detection(2 * i + 1, 1)]
+        expected += 3
+    with running(config) as ingest:
+        publish(broker, messages)
+        publish(broker, [{"cpu_percent": 10**400, "mem_percent": 1}],
+                topic="edgewatch/box1/system")  # fmt: skip
+        publish(broker, [detection(100, 4)])
+        assert wait_for_points(influx, expected + 4) == expected + 4
+        time.sleep(0.5)
+    counters = ingest.stats.snapshot()["counters"]
+    assert counters["dead_letters"] == len(poison()) + 1
+    assert counters["points_written"] == expected + 4  # the counters match the database
+    from edgewatch.services.deadletters import DeadLetters
+
+    store = DeadLetters(config.ingest.deadletter_path, 100)
+    reasons = [letter.reason for letter in reversed(store.latest(100))]
+    store.close()
+    assert len(reasons) == len(poison()) + 1
+    assert "nested too deeply" in reasons[0] and "'\\ud800'" in reasons[1]
+    assert "year" not in reasons[4] and "this century" in reasons[4]
+    assert "2,000,0" in reasons[5]
+    # Acknowledged: a restarted ingest gets none of them again.
+    with running(config) as again:
+        publish(broker, [detection(200, 1)])
+        assert wait_for_points(influx, expected + 5) == expected + 5
+        time.sleep(0.5)
+    assert again.stats.snapshot()["counters"]["received"] == 1
+
+
+def test_a_partial_write_is_resolved_point_by_point(servers):
+    """InfluxDB keeps the good points of a batch and refuses the rest. Regression: the whole
+    batch was counted as refused, so the counters no longer matched the database."""
+    broker, influx = servers
+    # An integer field where ingest writes floats, in the shard (week) of even frames only:
+    # InfluxDB refuses their points and keeps the odd frames' (another week's shard).
+    influx.write([f"{M},obj=OBJ9,host=x confidence=1i 1700000000000000000"], "edge")
+    week = 7 * 86400
+    messages = [{**detection(i, 2), "timestamp": 1_700_000_000 + i + (i % 2) * week}
+                for i in range(20)]  # fmt: skip
+    config = ingest_config(broker, influx)
+    with running(config) as ingest:
+        publish(broker, messages)
+        assert wait_for_points(influx, 21) == 21
+        time.sleep(1)
+    counters = ingest.stats.snapshot()["counters"]
+    assert counters["points_written"] == 20 and counters["points_rejected"] == 20
+    assert counters["dead_letters"] == 10  # the even frames, with InfluxDB's reason
+    stored = influx.rows(f"SELECT count(box_width) FROM {M}", "edge")[0]["count"]
+    assert stored == counters["points_written"]

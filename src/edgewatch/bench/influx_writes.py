@@ -22,7 +22,7 @@ from edgewatch.clients.influx.config import InfluxConfig
 from edgewatch.clients.influx.line_protocol import detection_points
 from edgewatch.clients.influx.query import InfluxQL
 from edgewatch.clients.influx.spooled import SpoolFeeder
-from edgewatch.clients.influx.writer import InfluxWriter
+from edgewatch.clients.influx.writer import InfluxWriter, WriteResult
 
 MEASUREMENT = InfluxConfig().measurement
 BASE_NS = 1_700_000_000 * 10**9
@@ -117,7 +117,7 @@ def write_all(config: InfluxConfig, groups: list[list[str]]) -> None:
     close() sends the last, partial batch without waiting flush_interval_s."""
     confirmed = 0
 
-    def on_done(_written: bool) -> None:
+    def on_done(_result: WriteResult) -> None:
         nonlocal confirmed
         confirmed += 1
 

@@ -8,7 +8,7 @@ import sys
 
 from edgewatch import __version__
 from edgewatch.cli import bench, events, run, services
-from edgewatch.errors import EdgewatchError
+from edgewatch.errors import EdgewatchError, WorkerCrashed
 
 #: The command families, in the order `edgewatch --help` lists them.
 COMMAND_MODULES = (run, events, services, bench)
@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args)
+    except WorkerCrashed as error:
+        print(f"edgewatch: error: {error}", file=sys.stderr)
+        return 1
     except EdgewatchError as error:
         print(f"edgewatch: error: {error}", file=sys.stderr)
         return 2

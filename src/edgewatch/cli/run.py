@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edgewatch.cli.common import config_of, log, stop_on_signals
 from edgewatch.config import Config, ConfigValidationError, config_from_dict, load_config
-from edgewatch.errors import EdgewatchError
+from edgewatch.errors import EdgewatchError, WorkerCrashed
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -126,6 +126,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary.fps,
         ", ".join(f"{k} {v:.1f} ms" for k, v in stages.items()),
     )
+    if summary.crashed:
+        raise WorkerCrashed(summary.crashed)
     if summary.source_errors and not summary.frames:
         return 1
     return 0

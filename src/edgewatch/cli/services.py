@@ -15,6 +15,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "ingest", help="MQTT detection messages into InfluxDB, as Telegraf would"
     )
     ingest.add_argument("--config", type=Path, help="YAML config (mqtt, influx, ingest)")
+    ingest.add_argument(
+        "--dead-letters",
+        type=int,
+        nargs="?",
+        const=20,
+        metavar="N",
+        help="list the newest N (20) messages ingest could not write, and why; then exit",
+    )
     ingest.set_defaults(func=cmd_ingest)
 
     forward = commands.add_parser(
@@ -67,9 +75,33 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    if args.dead_letters is not None:
+        return print_dead_letters(config.ingest.deadletter_path, args.dead_letters)
     from edgewatch.services.ingest import run_ingest
 
-    run_ingest(config_of(args), stop_on_signals())
+    run_ingest(config, stop_on_signals())
+    return 0
+
+
+def print_dead_letters(path: Path, limit: int) -> int:
+    import time
+
+    from edgewatch.services.deadletters import DeadLetters
+
+    if not path.exists():
+        print(f"no dead letters ({path} does not exist)")
+        return 0
+    store = DeadLetters(path, max_messages=10**9)
+    try:
+        letters = store.latest(limit)
+        print(f"{store.count()} dead letter(s) in {path}, newest first:")
+    finally:
+        store.close()
+    for letter in letters:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(letter.received))
+        preview = letter.payload[:120].decode("utf-8", "backslashreplace")
+        print(f"{when}  {letter.topic}  {letter.size} bytes: {letter.reason}\n    {preview!r}")
     return 0
 
 

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from edgewatch.errors import ConfigError
+from edgewatch.paths import make_private_file
 
 
 def open_database(
@@ -13,9 +14,10 @@ def open_database(
 ) -> sqlite3.Connection:
     """A SQLite file in WAL mode with synchronous=NORMAL: readers never block the writer, a
     process crash loses nothing, a power cut at most the last moments, and no write waits
-    for a disk flush. Any failure is a `ConfigError` naming ``setting``."""
+    for a disk flush. The file is the user's alone (0600; SQLite gives its -wal and -shm
+    files the same mode). Any failure is a `ConfigError` naming ``setting``."""
     try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        make_private_file(path)
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from edgewatch.draw.overlay import FONT, class_color
 from edgewatch.events.config import SnapshotConfig
+from edgewatch.paths import write_private
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,7 @@ class SnapshotKeeper:
         if not ok:
             log.error("could not encode the snapshot %s", path)
             return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".jpg.part")
-        partial.write_bytes(data.tobytes())
-        os.replace(partial, path)  # readers never see half a JPEG
+        write_private(path, data.tobytes())  # 0600, and readers never see half a JPEG
         best.written = True
         self.written += 1
         return True

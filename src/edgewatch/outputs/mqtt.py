@@ -33,6 +33,7 @@ from edgewatch.outputs.home_assistant import discovery_messages
 from edgewatch.outputs.message import build_message
 from edgewatch.outputs.report import ReportedOutputConfig
 from edgewatch.paths import default_state_dir
+from edgewatch.supervise import SupervisedThread
 from edgewatch.types import Detections, Frame
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,11 @@ class MqttOutputConfig(ReportedOutputConfig):
     discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
 
 
-class CameraLink(threading.Thread):
+class CameraLink(SupervisedThread):
     """One camera's connection: status, discovery, and its messages from the outbox."""
 
     def __init__(self, sink: MqttSink, camera: str) -> None:
-        super().__init__(name=f"mqtt-{camera}", daemon=True)
+        super().__init__(name=f"mqtt-{camera}", restart=True)
         config, broker = sink.config, sink.broker
         self.sink, self.camera, self.outbox, self.qos = sink, camera, sink.outbox, config.qos
         # One client id per camera: two connections with one id would kick each other off.
@@ -85,7 +86,7 @@ class CameraLink(threading.Thread):
         self.wake = threading.Event()
         self.published = self.acked = self.reconnects = 0
 
-    def run(self) -> None:
+    def work(self) -> None:
         delay, outage = RETRY_MIN_S, None
         while self.stop_at is None:
             will = (self.status_topic, "offline", self.qos, True)
@@ -156,6 +157,7 @@ class CameraLink(threading.Thread):
         self.connected = True
         try:
             while True:
+                self.beat()
                 rc = client.loop(timeout=0.05)
                 if rc != mqtt.MQTT_ERR_SUCCESS:
                     return mqtt.error_string(rc)

@@ -24,6 +24,7 @@ import numpy as np
 
 from edgewatch.errors import EdgewatchError, MissingDependencyError
 from edgewatch.outputs.base import StreamInfo
+from edgewatch.supervise import SupervisedThread
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,8 @@ class RtspServer:
         self._source.attach(context)
         self._server = server
         self._loop = gi.GLib.MainLoop.new(context, False)
-        self._thread = threading.Thread(target=self._run, name="edgewatch-rtsp", daemon=True)
+        # GLib's loop blocks in C: it cannot report progress (beats=False).
+        self._thread = SupervisedThread(self._run, name="edgewatch-rtsp", beats=False)
         self._thread.start()
         for camera in self.mounts:
             log.info("camera %s: serving %s", camera, self.url(camera))

@@ -40,10 +40,12 @@ class DetectionStage:
         self.batch_size = batch_size
         self.stats, self.stop = stats, stop
         self.frames_done: dict[str, int] = {}
+        self.heartbeat: Callable[[], None] = lambda: None  # the running thread's beat
 
     def run(self, outputs: Sequence[Submit]) -> None:
         failures_in_a_row = 0
         while True:
+            self.heartbeat()
             batch = self.inbox.take(self.batch_size)
             if batch is None:
                 return

@@ -24,6 +24,7 @@ from edgewatch.pipeline.runners import SinkRunner
 from edgewatch.pipeline.system import SystemPublisher
 from edgewatch.sources.reader import CameraReader
 from edgewatch.stats import PipelineStats
+from edgewatch.supervise import SupervisedThread, crashed
 from edgewatch.types import Frame
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class RunSummary:
     elapsed_s: float
     stats: dict
     source_errors: list[str] = field(default_factory=list)
+    #: A worker thread that failed beyond restarting ended the run (one line), or None.
+    crashed: str | None = None
 
     @property
     def fps(self) -> float:
@@ -71,9 +74,8 @@ class Pipeline:
         for runner in [*self.video_runners, *self.runners]:
             runner.start()
         submit = [runner.submit for runner in self.runners]
-        detecting = threading.Thread(
-            target=self.detection.run, args=(submit,), name="detector", daemon=True
-        )
+        detecting = SupervisedThread(lambda: self.detection.run(submit), name="detector")
+        self.detection.heartbeat = detecting.beat
         detecting.start()
         for reader in self.readers:
             reader.start()
@@ -88,6 +90,7 @@ class Pipeline:
             elapsed_s=time.monotonic() - started,
             stats=self.snapshot(),
             source_errors=[str(r.error) for r in self.readers if r.error],
+            crashed=crashed(),
         )
 
     def _supervise(self, detecting: threading.Thread, started: float) -> None:
@@ -99,6 +102,8 @@ class Pipeline:
         try:
             while detecting.is_alive():
                 detecting.join(0.2)
+                if crashed():  # a worker failed for good: stop, so systemd starts us again
+                    break
                 if interval and time.monotonic() >= next_report:
                     self._log_progress(started)
                     next_report += interval

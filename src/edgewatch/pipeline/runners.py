@@ -4,7 +4,6 @@ stage that feeds the video outputs."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 
@@ -12,17 +11,18 @@ from edgewatch.draw.annotate import Annotator
 from edgewatch.outputs.base import Sink
 from edgewatch.pipeline.queues import BoundedQueue, Closed
 from edgewatch.stats import PipelineStats
+from edgewatch.supervise import SupervisedThread
 from edgewatch.types import Detections, Frame
 
 log = logging.getLogger(__name__)
 
 
-class SinkRunner(threading.Thread):
+class SinkRunner(SupervisedThread):
     """Feeds one sink from its own queue. A failing write is logged and counted, never
     raised into the pipeline; the sink keeps getting the frames after it."""
 
     def __init__(self, sink: Sink, stats: PipelineStats, capacity: int) -> None:
-        super().__init__(name=f"sink-{sink.name}", daemon=True)
+        super().__init__(name=f"sink-{sink.name}", restart=True)
         self.sink = sink
         self.stats = stats
         self.queue: BoundedQueue[tuple[Frame, Detections]] = BoundedQueue(capacity)
@@ -35,10 +35,13 @@ class SinkRunner(threading.Thread):
         if self.queue.dropped:
             self.stats.counters[f"dropped.{self.sink.name}"] = self.queue.dropped
 
-    def run(self) -> None:
+    def work(self) -> None:
         while True:
+            self.beat()
             try:
-                frame, detections = self.queue.get()
+                frame, detections = self.queue.get(timeout=1.0)
+            except TimeoutError:
+                continue
             except Closed:
                 break
             started = time.perf_counter()

@@ -2,7 +2,8 @@
 
 CPU, memory, load and temperatures from psutil; NVIDIA GPUs through NVML when the driver
 and `nvidia-ml-py` are there; Jetson boards through jtop when it is installed; and the
-pipeline's own figures (frames/s per camera, detector latency, drops, reconnects).
+pipeline's own figures (frames/s per camera, detector latency, drops, reconnects), and
+its health (`edgewatch.supervise.health`: worker threads alive and crashed).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 import psutil
 
 from edgewatch.outputs.base import TakesSystemStats
+from edgewatch.supervise import health
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,7 @@ class SystemSampler:
         if self.gpu.available:
             stats.update(self.gpu.read())
         stats.update(jetson_stats())
+        stats.update(health())  # threads alive, crashed, the most stuck one's silence
         if pipeline_snapshot:
             stats.update(pipeline_figures(pipeline_snapshot))
         return stats

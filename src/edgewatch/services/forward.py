@@ -32,7 +32,7 @@ from pathlib import Path
 
 from edgewatch.clients.influx.line_protocol import FieldValue, line
 from edgewatch.clients.influx.query import InfluxQL, InfluxUnavailable, quote_ident
-from edgewatch.clients.influx.writer import InfluxWriter
+from edgewatch.clients.influx.writer import InfluxWriter, WriteResult
 from edgewatch.config import Config
 from edgewatch.errors import ConfigError
 from edgewatch.stats import PipelineStats
@@ -272,16 +272,13 @@ class Forwarder:
         groups = [lines[i : i + batch] for i in range(0, len(lines), batch)]
         deadline = math.inf if timeout_s is None else time.monotonic() + timeout_s
 
-        def on_done_for(size: int):
-            def on_done(written: bool) -> None:
-                if not written:
-                    refused.append(size)
-                done.release()
-
-            return on_done
+        def on_done(result: WriteResult) -> None:
+            if result.rejected:
+                refused.append(result.rejected)
+            done.release()
 
         for group in groups:
-            while not self.cloud.write(group, on_done_for(len(group)), wait_s=1):
+            while not self.cloud.write(group, on_done, wait_s=1):
                 if stop.is_set():
                     return False
                 if time.monotonic() > deadline:

@@ -14,7 +14,6 @@ Malformed messages (not JSON, wrong shape) are logged, counted, acknowledged and
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
@@ -22,11 +21,19 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from edgewatch.clients.influx.line_protocol import MalformedMessage, detection_points, system_point
-from edgewatch.clients.influx.writer import InfluxError, InfluxWriter
+from edgewatch.clients.influx.line_protocol import (
+    MalformedMessage,
+    decode_message,
+    detection_points,
+    system_point,
+)
+from edgewatch.clients.influx.writer import InfluxError, InfluxWriter, WriteResult
 from edgewatch.clients.mqtt.client import MqttError, connect, connect_options, create_client
 from edgewatch.config import Config
+from edgewatch.errors import WorkerCrashed
+from edgewatch.services.deadletters import DeadLetters
 from edgewatch.stats import PipelineStats
+from edgewatch.supervise import SupervisedThread, crashed
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +65,15 @@ class Ingest:
         self._stop = threading.Event()
         self._generation = 0  # of the connection; an ack belongs to the one it came on
         self._client: mqtt.Client | None = None
+        self.dead_letters: DeadLetters | None = None
         self._malformed_logged_at = float("-inf")
         self._malformed_unlogged = 0
 
     def run(self, stop: threading.Event) -> PipelineStats:
         self._stop = stop
         self.writer.check()  # a missing database or bad login fails here, before any message
+        ingest = self.config.ingest
+        self.dead_letters = DeadLetters(ingest.deadletter_path, ingest.deadletter_max_messages)
         client = self._client = create_client(self.options, clean_session=False)
         self.writer.start()
         client.manual_ack_set(True)
@@ -75,12 +85,16 @@ class Ingest:
         try:
             if not self._connect(client):
                 return self.stats
-            client.loop_start()
+            # paho's network loop, reconnecting by itself; supervised, as every worker is.
+            network = SupervisedThread(client.loop_forever, name="mqtt-ingest", beats=False)
+            network.start()
             interval = self.config.pipeline.stats_interval_s
             next_log = time.monotonic() + interval
             while not stop.wait(0.2):
                 if self.writer.error is not None:
                     raise self.writer.error
+                if crashed() or not network.is_alive():
+                    raise WorkerCrashed(crashed() or "the MQTT network loop ended")
                 if interval and time.monotonic() >= next_log:
                     next_log += interval
                     log.info("ingest: %s", self.summary())
@@ -88,13 +102,14 @@ class Ingest:
             # Write (and so acknowledge) what we hold; anything left stays on the broker.
             self.writer.close()
             client.disconnect()
-            client.loop_stop()
+            self.dead_letters.close()
             log.info("ingest stopped: %s", self.summary())
         return self.stats
 
     def summary(self) -> str:
         counters = self.stats.snapshot()["counters"]
-        names = ("received", "points_written", "malformed", "write_errors", "retries")
+        names = ("received", "points_written", "malformed", "dead_letters", "write_errors",
+                 "retries")  # fmt: skip
         parts = [f"{name} {counters.get(name, 0)}" for name in names]
         return ", ".join(parts) + f", pending points {self.writer.pending_points}"
 
@@ -139,39 +154,57 @@ class Ingest:
                         "messages will come again", self.options.broker, reason)  # fmt: skip
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        """Every message ends acknowledged: written, or kept as a dead letter. Nothing a
+        message holds may stop this thread (it would stop ingest for good)."""
         self.stats.count("received")
         generation = self._generation
 
-        def ack(_written: bool = True) -> None:
-            # A refused (bad data) batch is acknowledged too: it would be refused again.
+        def ack() -> None:
             # On a newer connection the broker has already sent the message again.
             if generation == self._generation:
                 client.ack(message.mid, message.qos)
 
+        def on_done(result: WriteResult) -> None:
+            if result.rejected:  # refused as bad data: it would be refused again
+                reason = f"InfluxDB refused {result.rejected} of its points: {result.reason}"
+                self._dead_letter(message, reason)
+            ack()
+
         try:
             lines = self._points(message)
+            if not lines:  # a frame without objects: nothing to write, as with Telegraf
+                ack()
+                return
+            # Full (InfluxDB down for long): wait here. The broker's window is then full and
+            # it keeps the rest; if this outlasts the keepalive, the session survives.
+            while not self.writer.write(lines, on_done, wait_s=1.0):
+                if self._stop.is_set():
+                    return
         except MalformedMessage as error:
             self.stats.count("malformed")
             self._log_malformed(message.topic, error)
+            self._dead_letter(message, str(error))
             ack()
-            return
-        if not lines:  # a frame without objects: nothing to write, as with Telegraf
-            ack()
-            return
-        # Full (InfluxDB down for long): wait here. The broker's window is then full and it
-        # keeps the rest; if this outlasts the keepalive, the session survives the drop.
-        try:
-            while not self.writer.write(lines, ack, wait_s=1.0):
-                if self._stop.is_set():
-                    return
         except InfluxError:
             return  # the writer stopped on it; run() raises it
+        except Exception as error:  # a bug of ours: costs this message, not the thread
+            self.stats.count("errors.internal")
+            if self.stats.counters["errors.internal"] == 1:
+                log.exception("ingest failed on a message on %s; it goes to the dead letters",
+                              message.topic)  # fmt: skip
+            self._dead_letter(message, f"internal error: {type(error).__name__}: {error}")
+            ack()
+
+    def _dead_letter(self, message: mqtt.MQTTMessage, reason: str) -> None:
+        self.stats.count("dead_letters")
+        try:
+            self.dead_letters.add(message.topic, bytes(message.payload), reason)
+        except Exception:  # a full disk must not stop ingest either
+            self.stats.count("errors.dead_letters")
+            log.exception("cannot keep a dead letter in %s", self.config.ingest.deadletter_path)
 
     def _points(self, message: mqtt.MQTTMessage) -> list[str]:
-        try:
-            payload = json.loads(message.payload)
-        except (UnicodeDecodeError, ValueError) as error:
-            raise MalformedMessage(f"not JSON ({error})") from None
+        payload = decode_message(message.payload, max_bytes=self.config.ingest.max_message_bytes)
         received_ns = time.time_ns()
         measurement = self.config.influx.measurement
         if isinstance(payload, dict) and "inference_results" in payload:
@@ -189,7 +222,7 @@ class Ingest:
             self._malformed_unlogged += 1
             return
         more = f" ({self._malformed_unlogged} more not logged)" if self._malformed_unlogged else ""
-        log.warning("skipped a malformed message on %s: %s%s", topic, error, more)
+        log.warning("malformed message on %s, kept as a dead letter: %.300s%s", topic, error, more)
         self._malformed_logged_at, self._malformed_unlogged = now, 0
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from edgewatch.errors import SourceError
 from edgewatch.sources.base import Source
 from edgewatch.stats import PipelineStats
+from edgewatch.supervise import SupervisedThread
 from edgewatch.types import Frame
 
 log = logging.getLogger(__name__)
@@ -18,12 +19,13 @@ log = logging.getLogger(__name__)
 FrameHandler = Callable[[Frame], bool]
 
 
-class CameraReader(threading.Thread):
+class CameraReader(SupervisedThread):
     """Reads one source until its end, ``max_frames`` or ``stop``.
 
     A live source that fails (at start or later) is retried with exponential backoff and
     one log line per state change; the pipeline never dies because a camera did. A file
-    source's errors end this camera only.
+    source's errors end this camera only. A bug in the reader itself (an unexpected
+    exception) restarts a live camera's reading and ends a file camera's.
     """
 
     def __init__(
@@ -38,7 +40,7 @@ class CameraReader(threading.Thread):
         opened: tuple[int, int, float] | None = None,
         on_finish: Callable[[str], None] | None = None,
     ) -> None:
-        super().__init__(name=f"reader-{source.camera.name}", daemon=True)
+        super().__init__(name=f"reader-{source.camera.name}", restart=source.live)
         self.source = source
         self.camera = source.camera
         self.handle = handle
@@ -52,18 +54,25 @@ class CameraReader(threading.Thread):
         self.error: SourceError | None = None
         self._opened = opened  # the pipeline opens each source once to learn its size
 
-    def run(self) -> None:
-        try:
-            if self.source.live:
-                self._run_live()
-            else:
-                self._run_file()
-        except Exception:  # a bug in one camera's reader must not take the others down
-            log.exception("camera %s: reader failed", self.camera.name)
-        finally:
-            self.source.close()
-            if self.on_finish:
-                self.on_finish(self.camera.name)
+    def work(self) -> None:
+        if self.source.live:
+            self._run_live()
+        else:
+            self._run_file()
+
+    def finish(self) -> None:
+        self.source.close()
+        if self.on_finish:
+            self.on_finish(self.camera.name)
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleeps (beating) until ``seconds`` passed or stop is set; True when stopped."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.beat()
+            if self.stop_event.wait(min(left, 1.0)):
+                return True
+        return self.stop_event.is_set()
 
     def _done(self) -> bool:
         limit = self.camera.max_frames
@@ -97,7 +106,7 @@ class CameraReader(threading.Thread):
                 except SourceError as error:
                     log.warning("%s; retrying in %.0f s", error, delay)
                     self.stats.count(f"reconnect_failures.{self.camera.name}")
-                    if self.stop_event.wait(delay):
+                    if self._wait(delay):
                         return
                     delay = min(delay * 2, self.camera.reconnect_max_s)
                     continue
@@ -140,9 +149,10 @@ class CameraReader(threading.Thread):
                 timestamp = started_wall + offset + pts
                 if self.realtime:  # deliver as a camera would, not as fast as we can read
                     wait = started_mono + pts - time.monotonic()
-                    if wait > 0 and self.stop_event.wait(wait):
+                    if wait > 0 and self._wait(wait):
                         break
             frame = Frame(self.camera.name, self.frames_read, timestamp, image)
+            self.beat()
             if not self.handle(frame):
                 break
             self.frames_read += 1

@@ -14,7 +14,9 @@ per object would count it too.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import time
 from collections.abc import Mapping
 
@@ -33,17 +35,63 @@ OBJECT_FIELDS: dict[str, tuple[type, ...]] = {
     "objectID": _NUMBER,
 }
 FRAME_FIELDS = ("detection_frame_number", "total_num_obj")
+MAX_KEY_CHARS = 200  # a system statistics key longer than this is no statistic
 
 
 class MalformedMessage(ValueError):
     """A message that cannot become points; the text says exactly what is wrong."""
 
 
+#: Points InfluxDB can store: 2000-01-01 .. now + `MAX_FUTURE_S` (a camera clock a day
+#: ahead is a wrong clock; 1e12 s, year 33658, is InfluxDB's refusal waiting to happen).
+EARLIEST_S = 946_684_800.0
+MAX_FUTURE_S = 86_400.0
+#: Characters line protocol cannot carry in a key or value: control characters (a
+#: newline ends the point) and lone UTF-16 surrogates (not encodable as UTF-8).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def decode_message(payload: bytes, *, max_bytes: int) -> object:
+    """The JSON of an MQTT message, or `MalformedMessage`: too large, not UTF-8, not
+    JSON, or nested too deeply for the parser (a few thousand levels)."""
+    if len(payload) > max_bytes:
+        raise MalformedMessage(f"{len(payload):,} bytes, more than the {max_bytes:,} allowed")
+    try:
+        return json.loads(payload)
+    except RecursionError:
+        raise MalformedMessage("JSON nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as error:
+        raise MalformedMessage(f"not JSON ({error})") from None
+
+
+def check_text(text: str, where: str) -> str:
+    """``text``, if line protocol can carry it; else `MalformedMessage`."""
+    bad = _UNSAFE.search(text)
+    if bad:
+        raise MalformedMessage(f"{where} holds the character {bad.group()!r}, not allowed")
+    return text
+
+
+def finite_float(value: object, where: str) -> float:
+    """A JSON number as the float field InfluxDB stores; `MalformedMessage` for anything
+    else, and for numbers beyond float range (1e999 parses as inf, 10**400 as an int
+    that no float holds)."""
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
+        raise MalformedMessage(f"{where} must be a number, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise MalformedMessage(f"{where} is {value!r:.40}, beyond what a float field holds")
+    return number
+
+
 # InfluxDB 1.x reads a backslash as an escape only before a comma, equals sign or space;
 # elsewhere it is a literal character, so backslashes are not doubled. One at the very end
 # would escape the separator after it, so those are dropped. A raw newline would end the line.
 def _escape(text: str, specials: str) -> str:
-    text = text.rstrip("\\").replace("\n", "\\n")
+    text = check_text(text.rstrip("\\").replace("\n", "\\n"), f"{text[:40]!r}")
     for char in specials:
         text = text.replace(char, "\\" + char)
     return text
@@ -69,6 +117,7 @@ def format_field(value: FieldValue) -> str:
             raise MalformedMessage(f"field value {value} is not finite (InfluxDB rejects it)")
         return repr(value)
     if isinstance(value, str):
+        check_text(value, "a string field")
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     raise TypeError(f"a field is float, int, bool or str, not {type(value).__name__}")
 
@@ -107,19 +156,24 @@ def _timestamp_ns(message: Mapping, received_ns: int | None) -> int:
     ts = message.get("timestamp")
     if ts is None:
         return received_ns if received_ns is not None else time.time_ns()
-    if not _is_number(ts) or not math.isfinite(ts) or ts <= 0:
-        raise MalformedMessage(f"'timestamp' must be epoch seconds, got {ts!r}")
-    return epoch_ns(ts)
+    if not _is_number(ts):
+        raise MalformedMessage(f"'timestamp' must be epoch seconds, got {ts!r:.40}")
+    seconds = finite_float(ts, "'timestamp'")
+    if not EARLIEST_S <= seconds <= time.time() + MAX_FUTURE_S:
+        raise MalformedMessage(
+            f"'timestamp' {seconds:.10g} is not a time of this century up to tomorrow "
+            "(epoch seconds; is the camera's clock wrong?)"
+        )
+    return epoch_ns(seconds)
 
 
-def _check(value: object, types: tuple[type, ...], where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, types):
-        expected = "a number" if types is _NUMBER else "a string"
-        raise MalformedMessage(f"{where} must be {expected}, got {type(value).__name__}")
-
-
-def _as_field(value: object) -> FieldValue:
-    return value if isinstance(value, str) else float(value)
+def _field(value: object, types: tuple[type, ...], where: str) -> FieldValue:
+    """A message value as a field: numbers as floats (as json_v2), strings checked."""
+    if types is _NUMBER:
+        return finite_float(value, where)
+    if not isinstance(value, str):
+        raise MalformedMessage(f"{where} must be a string, got {type(value).__name__}")
+    return check_text(value, where)
 
 
 def detection_points(
@@ -143,11 +197,8 @@ def detection_points(
     for key in FRAME_FIELDS:
         if key not in message:
             raise MalformedMessage(f"'{key}' is missing")
-        _check(message[key], _NUMBER, f"'{key}'")
-        frame_fields[key] = float(message[key])
-    camera = message.get("camera", "")
-    if not isinstance(camera, str):
-        raise MalformedMessage(f"'camera' must be a string, got {type(camera).__name__}")
+        frame_fields[key] = finite_float(message[key], f"'{key}'")
+    camera = _field(message.get("camera", ""), (str,), "'camera'")
     timestamp = _timestamp_ns(message, received_ns)
 
     lines = []
@@ -159,6 +210,7 @@ def detection_points(
         obj_id = obj.get("unique_com_id")
         if not isinstance(obj_id, str) or not obj_id:
             raise MalformedMessage(f"{where}.unique_com_id is missing or not a string")
+        check_text(obj_id, f"{where}.unique_com_id")
         if obj_id in seen:
             # Same tags and time: InfluxDB would keep only the last of them.
             raise MalformedMessage(f"{where}.unique_com_id {obj_id!r} repeats in the frame")
@@ -167,8 +219,7 @@ def detection_points(
         for key, types in OBJECT_FIELDS.items():
             if key not in obj:
                 raise MalformedMessage(f"{where}.{key} is missing")
-            _check(obj[key], types, f"{where}.{key}")
-            fields[key] = _as_field(obj[key])
+            fields[key] = _field(obj[key], types, f"{where}.{key}")
         fields.update(frame_fields)
         tags = {"host": host, "topic": topic, "obj": obj_id, "camera": camera}
         lines.append(line(measurement, tags, fields, timestamp))
@@ -186,11 +237,14 @@ def system_point(
     if not isinstance(message, Mapping):
         raise MalformedMessage(f"a message is a JSON object, got {type(message).__name__}")
     timestamp = _timestamp_ns(message, received_ns)
-    fields: dict[str, FieldValue] = {
-        str(k): float(v)
-        for k, v in message.items()
-        if k != "timestamp" and _is_number(v) and math.isfinite(v)
-    }
+    fields: dict[str, FieldValue] = {}
+    for key, value in message.items():
+        if key == "timestamp" or not _is_number(value):
+            continue
+        check_text(key, f"the key {key[:40]!r}")
+        if not 0 < len(key) <= MAX_KEY_CHARS:
+            raise MalformedMessage(f"the key {key[:40]!r} is empty or over {MAX_KEY_CHARS} long")
+        fields[key] = finite_float(value, f"{key!r}")
     if not fields:
         raise MalformedMessage("a system statistics message has no numeric value")
     return line(measurement, {"host": host, "topic": topic}, fields, timestamp)

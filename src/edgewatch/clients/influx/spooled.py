@@ -21,8 +21,9 @@ from pathlib import Path
 
 from edgewatch.clients.durable_queue import DurableQueue
 from edgewatch.clients.influx.config import InfluxConfig
-from edgewatch.clients.influx.writer import InfluxError, InfluxWriter
+from edgewatch.clients.influx.writer import InfluxError, InfluxWriter, WriteResult
 from edgewatch.stats import PipelineStats
+from edgewatch.supervise import SupervisedThread
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ class SpoolFeeder:
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._deadline = float("inf")
-        self._thread = threading.Thread(target=self._run, name="influx-feeder", daemon=True)
+        # A restart begins again at the oldest group: at worst some are sent twice.
+        self._thread = SupervisedThread(self._run, name="influx-feeder", restart=True)
 
     def start(self) -> SpoolFeeder:
         self.writer.start()
@@ -66,6 +68,7 @@ class SpoolFeeder:
     def _run(self) -> None:
         cursor = 0  # the newest group handed over; older unconfirmed ones are the writer's
         while True:
+            self._thread.beat()
             self._wake.clear()  # before peeking: an append after it is not missed
             groups = self.spool.peek(self.batch_points, after_id=cursor)
             if not groups:
@@ -74,7 +77,7 @@ class SpoolFeeder:
                 self._wake.wait(IDLE_WAIT_S)
                 continue
             lines = [line for group in groups for line in group.lines]
-            on_done = partial(self._done, [group.id for group in groups], len(lines))
+            on_done = partial(self._done, [group.id for group in groups])
             try:
                 while not self.writer.write(lines, on_done, wait_s=ROOM_WAIT_S):
                     # Full: InfluxDB is away. The spool keeps the rest meanwhile.
@@ -87,15 +90,13 @@ class SpoolFeeder:
                 return
             cursor = groups[-1].id
 
-    def _done(self, ids: list[int], points: int, written: bool) -> None:
-        # Called on the writer's thread once InfluxDB answered for these groups. Refused
-        # as bad data (the writer logged InfluxDB's words), they would be refused again:
+    def _done(self, ids: list[int], result: WriteResult) -> None:
+        # Called on the writer's thread once InfluxDB answered for these groups. Points
+        # refused as bad data (the writer logged InfluxDB's words) would be refused again:
         # acked too, rather than left blocking the spool.
         self.spool.ack(ids)
-        if written:
-            self.written += points
-        else:
-            self.rejected += points
+        self.written += result.written
+        self.rejected += result.rejected
 
 
 class SpooledInfluxWriter:

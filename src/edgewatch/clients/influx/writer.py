@@ -1,17 +1,20 @@
 """Batched, retried writes of line protocol to InfluxDB over HTTP (1.x and 2.x APIs).
 
     writer = InfluxWriter(config.influx, stats=stats).start()
-    writer.write(lines, on_done=lambda written: ...)   # never blocks on the network
+    writer.write(lines, on_done=lambda result: ...)    # never blocks on the network
     writer.close()                                     # flushes, within timeout_s
 
-One background thread sends. What a ``write()`` call hands over stays together in one batch,
-and its ``on_done`` is called once that batch's fate is known: ``True`` when InfluxDB has
-it, ``False`` when InfluxDB refused it as bad data (4xx: retrying cannot help). Connection
-errors, 5xx and 429 are retried with exponential backoff for as long as it takes, the points
-kept in memory (up to ``max_pending_points``). Configuration errors InfluxDB reports (no
-such database, bad login) stop the writer: `error` says what to fix, and the points are
-neither written nor called back. Tokens and passwords go only into request headers, never
-into URLs, logs or exceptions.
+One background thread sends. What a ``write()`` call hands over (a group: one message's
+points) stays together in one batch, and its ``on_done`` gets a `WriteResult` once its fate
+is known: how many points InfluxDB has, how many it refused as bad data (4xx: retrying
+cannot help) and why. A refused batch may be a partial write (InfluxDB 1.x keeps the good
+points of a batch and refuses the rest), so it is sent again group by group, and a refused
+group point by point: the counts are exact, and a point written twice is the same point.
+Connection errors, 5xx and 429 are retried with exponential backoff for as long as it
+takes, the points kept in memory (up to ``max_pending_points``). Configuration errors
+InfluxDB reports (no such database, bad login) stop the writer: `error` says what to fix,
+and the points are neither written nor called back. Tokens and passwords go only into
+request headers, never into URLs, logs or exceptions.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from edgewatch.clients.influx.config import InfluxConfig
 from edgewatch.clients.secrets import resolve_secret
 from edgewatch.errors import ConfigError, EdgewatchError
 from edgewatch.stats import PipelineStats
+from edgewatch.supervise import SupervisedThread
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,21 @@ TOKEN_ENV = "EDGEWATCH_INFLUX_TOKEN"
 FIRST_RETRY_S = 0.5
 RETRY_LOG_EVERY_S = 60.0
 
-OnDone = Callable[[bool], None]
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The fate of one ``write()`` call's points."""
+
+    written: int
+    rejected: int = 0
+    reason: str = ""  # InfluxDB's words for the refusal
+
+    @property
+    def ok(self) -> bool:
+        return self.rejected == 0
+
+
+OnDone = Callable[[WriteResult], None]
 
 
 class InfluxError(EdgewatchError):
@@ -49,6 +67,7 @@ class InfluxError(EdgewatchError):
 @dataclass(slots=True)
 class _Group:
     lines: Sequence[str]
+    data: bytes  # the lines encoded, by the producer: a bad string fails there, not here
     on_done: OnDone | None
     seq: int
 
@@ -98,12 +117,12 @@ class InfluxWriter:
         self._close_requested = threading.Event()
         self._deadline = float("inf")  # of the final flush, once closing
         self.error: InfluxError | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: SupervisedThread | None = None
 
     # -- the producer's side ------------------------------------------------------------
 
     def start(self) -> InfluxWriter:
-        self._thread = threading.Thread(target=self._run, name="influx-writer", daemon=True)
+        self._thread = SupervisedThread(self._run, name="influx-writer")
         self._thread.start()
         return self
 
@@ -112,7 +131,9 @@ class InfluxWriter:
     ) -> bool:
         """Queue points. When ``max_pending_points`` are already waiting, wait up to
         ``wait_s`` for room, then return False with nothing queued. Raises the writer's
-        `InfluxError` once it has stopped on one."""
+        `InfluxError` once it has stopped on one, and UnicodeEncodeError for a line that
+        is not valid text (a lone surrogate): nothing is queued then."""
+        data = "\n".join(lines).encode("utf-8")
         with self._cond:
             has_room = self._cond.wait_for(
                 lambda: (
@@ -132,7 +153,7 @@ class InfluxWriter:
                 self._first_at = now
             self._last_at = now
             self._seq += 1
-            self._groups.append(_Group(lines, on_done, self._seq))
+            self._groups.append(_Group(lines, data, on_done, self._seq))
             self._pending_points += len(lines)
             if len(self._groups) == 1 or self._pending_points >= self.config.batch_size:
                 self._cond.notify_all()  # the sender sets its clock by the first point
@@ -212,12 +233,13 @@ class InfluxWriter:
         while True:
             with self._cond:
                 while True:
+                    self._thread.beat()
                     due = self._due(time.monotonic())
                     if due == 0.0:
                         break
                     if due is None and self._closing:
                         return
-                    self._cond.wait(due)
+                    self._cond.wait(1.0 if due is None else min(due, 1.0))
                 batch = self._take_batch()
             if not self._send(batch):
                 return
@@ -236,21 +258,90 @@ class InfluxWriter:
 
     def _send(self, batch: list[_Group]) -> bool:
         """Until written, refused or given up; False when this thread must stop."""
-        body = "\n".join(line for group in batch for line in group.lines).encode()
         points = sum(len(group.lines) for group in batch)
+        started = time.monotonic()
+        outcome = self._post_until_answered(b"\n".join(group.data for group in batch))
+        if outcome is None:
+            return False
+        self.stats.time("influx_write", time.monotonic() - started, points)
+        if outcome.kind == "ok":
+            results = [WriteResult(len(group.lines)) for group in batch]
+            self.stats.count("batches_written")
+        else:
+            results = self._isolate(batch, outcome.reason)
+            if results is None:
+                return False
+        written = sum(result.written for result in results)
+        rejected = points - written
+        self.stats.count("points_written", written)
+        if rejected:
+            self.stats.count("write_errors")
+            self.stats.count("points_rejected", rejected)
+            log.error("InfluxDB at %s refused %d of a batch of %d points as bad data: %s",
+                      self.where, rejected, points, outcome.reason)  # fmt: skip
+        with self._cond:
+            for _ in batch:
+                self._groups.popleft()
+            self._pending_points -= points
+            self._done_seq = batch[-1].seq
+            if self._groups:
+                self._first_at = time.monotonic()
+            self._cond.notify_all()
+        for group, result in zip(batch, results, strict=True):
+            if group.on_done is not None:
+                try:
+                    group.on_done(result)
+                except Exception:
+                    log.exception("on_done callback failed")
+        return True
+
+    def _isolate(self, batch: list[_Group], reason: str) -> list[WriteResult] | None:
+        """A refused batch, sent again group by group and a refused group point by point,
+        so that exactly the bad points are refused (None: this thread must stop)."""
+        results = []
+        for group in batch:
+            if len(batch) > 1:
+                outcome = self._post_until_answered(group.data)
+                if outcome is None:
+                    return None
+                if outcome.kind == "ok":
+                    results.append(WriteResult(len(group.lines)))
+                    continue
+                reason = outcome.reason
+            if len(group.lines) == 1:
+                results.append(WriteResult(0, 1, reason))
+                continue
+            written, reasons = 0, []
+            for line in group.lines:
+                outcome = self._post_until_answered(line.encode("utf-8"))
+                if outcome is None:
+                    return None
+                if outcome.kind == "ok":
+                    written += 1
+                else:
+                    reasons.append(outcome.reason)
+            results.append(WriteResult(written, len(reasons), "; ".join(dict.fromkeys(reasons))))
+        return results
+
+    def _post_until_answered(self, body: bytes) -> _Outcome | None:
+        """POSTs until InfluxDB takes or refuses ``body`` (an "ok" or "reject" outcome),
+        retrying what may pass later; None when this thread must stop (a fatal answer, or
+        closing with the deadline passed)."""
         failing_since, delay, attempts, last_log = None, FIRST_RETRY_S, 0, 0.0
         while True:
-            started = time.monotonic()
             outcome = self._post(body)
             if outcome.kind in ("ok", "reject"):
-                break
+                if failing_since is not None:
+                    log.info("InfluxDB write to %s works again after %d retries (%.1f s)",
+                             self.where, attempts, time.monotonic() - failing_since)  # fmt: skip
+                return outcome
             self.stats.count("write_errors")
             if outcome.kind == "fatal":
                 log.error("%s", outcome.error)
                 with self._cond:
                     self.error = outcome.error
                     self._cond.notify_all()
-                return False
+                return None
             now = time.monotonic()
             if failing_since is None:
                 failing_since = now
@@ -262,41 +353,14 @@ class InfluxWriter:
             if self._closing and now + delay > self._deadline:
                 log.warning("giving up %d unsent points on close (InfluxDB: %s)",
                             self._pending_points, outcome.reason)  # fmt: skip
-                return False
+                return None
             if self._closing:
                 time.sleep(delay)
             else:
                 self._close_requested.wait(delay)  # close() cuts the wait short: one last try
+            self._thread.beat()
             self.stats.count("retries")
             delay = min(delay * 2, self.config.retry_max_s)
-        self.stats.time("influx_write", time.monotonic() - started, points)
-        if failing_since is not None:
-            log.info("InfluxDB write to %s works again after %d retries (%.1f s)",
-                     self.where, attempts, time.monotonic() - failing_since)  # fmt: skip
-        written = outcome.kind == "ok"
-        if written:
-            self.stats.count("points_written", points)
-            self.stats.count("batches_written")
-        else:
-            self.stats.count("write_errors")
-            self.stats.count("points_rejected", points)
-            log.error("InfluxDB at %s refused a batch of %d points as bad data: %s",
-                      self.where, points, outcome.reason)  # fmt: skip
-        with self._cond:
-            for _ in batch:
-                self._groups.popleft()
-            self._pending_points -= points
-            self._done_seq = batch[-1].seq
-            if self._groups:
-                self._first_at = time.monotonic()
-            self._cond.notify_all()
-        for group in batch:
-            if group.on_done is not None:
-                try:
-                    group.on_done(written)
-                except Exception:
-                    log.exception("on_done callback failed")
-        return True
 
     # -- HTTP -----------------------------------------------------------------------------
 
