@@ -12,10 +12,24 @@ from pathlib import Path
 
 import pytest
 
+from edgewatch import supervise
 from edgewatch.bench.localservers import free_port
 from edgewatch.paths import SAMPLE_CLIP
 
 VENV_BIN = Path(sys.executable).parent
+pytest_plugins = ["secrets_guard"]  # no test password in anything the runs print
+
+
+@pytest.fixture(autouse=True)
+def no_worker_crashes():
+    """A worker thread that failed beyond restarting fails the test that caused it (and
+    does not end the next test's pipeline). Tests of crashes reset it themselves."""
+    supervise.reset()
+    yield
+    crash = supervise.crashed()
+    supervise.reset()
+    if crash:
+        pytest.fail(f"a worker thread crashed during the test: {crash}")
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +73,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.1) -> bool:
 def edgewatch(*args: str, timeout: float = 240, **kwargs) -> subprocess.CompletedProcess:
     """Runs the installed `edgewatch` command as a user would."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **kwargs.pop("env", {})}
-    return subprocess.run(
+    result = subprocess.run(
         [str(VENV_BIN / "edgewatch"), *args],
         capture_output=True,
         text=True,
@@ -67,3 +81,7 @@ def edgewatch(*args: str, timeout: float = 240, **kwargs) -> subprocess.Complete
         env=env,
         **kwargs,
     )
+    from secrets_guard import record_output  # the plugin pytest_plugins loads
+
+    record_output(result.stdout, result.stderr)
+    return result

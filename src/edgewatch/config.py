@@ -317,6 +317,11 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"cannot read config file {path} ({error})", "check the file") from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(
+            f"config file {path} is nested too deeply to read",
+            "a config is a few levels of mappings and lists; look for runaway [ or {",
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

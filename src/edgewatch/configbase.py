@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict
 
 class ConfigModel(BaseModel):
     """A config section. Every field carries a description (config.example.yaml and
-    `edgewatch config check` speak the same words)."""
+    `edgewatch config check` speak the same words). Numbers are finite: YAML's ``.inf``
+    and ``.nan`` are errors here, not a thread that dies on them later."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

@@ -1,23 +1,24 @@
-"""Durations as people write them in configs and flags: '30s', '10m', '1h', '7d'."""
+"""Durations as people write them in configs and flags: '30s', '10m', '1h', '7d', '2w'."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
 from pydantic import BeforeValidator
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_FORMAT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_FORMAT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")
 
 
 def parse_duration(text: str | float | int) -> float:
-    """'30s', '15m', '1h', '2d' or plain seconds -> seconds; ValueError otherwise."""
+    """'30s', '15m', '1h', '2d', '1w' or plain seconds -> seconds; ValueError otherwise."""
     if isinstance(text, bool):
         raise ValueError("a duration is a number of seconds or text like 30s, 10m, 1h, 7d")
     if isinstance(text, int | float):
-        if text < 0:
-            raise ValueError("a duration cannot be negative")
+        if not math.isfinite(text) or text < 0:
+            raise ValueError("a duration is a finite, non-negative number of seconds")
         return float(text)
     match = _FORMAT.fullmatch(str(text))
     if not match:

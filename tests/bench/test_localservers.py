@@ -34,3 +34,39 @@ def test_mosquitto_accepts_a_client(tmp_path, tls):
         assert info.is_published()
         client.loop_stop()
         client.disconnect()
+
+
+def test_mosquitto_keeps_more_than_its_default_1000_messages_for_an_absent_session(tmp_path):
+    """Regression: with mosquitto's default max_queued_messages (1000), a slow ingest lost
+    148 of 5,023 messages; the shipped configs raise it, the test launcher did not."""
+    import threading
+
+    with Mosquitto(tmp_path) as broker:
+        got, done = [], threading.Event()
+
+        def subscriber() -> mqtt.Client:
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="slow-reader",
+                                 clean_session=False)  # fmt: skip
+            client.on_message = lambda c, u, m: (got.append(m.payload), len(got) >= 3000
+                                                 and done.set())  # fmt: skip
+            client.connect("127.0.0.1", broker.port)
+            client.subscribe("q", qos=1)
+            client.loop_start()
+            return client
+
+        reader = subscriber()
+        reader.loop_stop()
+        reader.disconnect()  # away: the broker queues for the session
+        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        publisher.connect("127.0.0.1", broker.port)
+        publisher.loop_start()
+        infos = [publisher.publish("q", str(i).encode(), qos=1) for i in range(3000)]
+        for info in infos:
+            info.wait_for_publish(10)
+        publisher.loop_stop()
+        got.clear()
+        reader = subscriber()
+        assert done.wait(20), len(got)
+        reader.loop_stop()
+        reader.disconnect()
+        assert sorted(int(p) for p in got) == list(range(3000))

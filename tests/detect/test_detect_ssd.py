@@ -227,13 +227,20 @@ def test_onnx_model_is_built_once_then_read_from_the_cache(tmp_path, monkeypatch
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary left over
 
 
-def test_cache_key_changes_with_the_weights_file(tmp_path):
+def test_cache_key_follows_the_weights_content_and_builds_are_never_deleted(tmp_path):
+    """Regression: the key held the weights' mtime, and a build deleted every other file:
+    two installs sharing ~/.cache/edgewatch deleted each other's model."""
     weights, text_graph = build.bundled_model_files()
     copy = tmp_path / "weights.pb"
     copy.write_bytes(weights.read_bytes())
-    first = build.cached_ssd_onnx(tmp_path, copy, text_graph)
-    copy.write_bytes(copy.read_bytes())  # same content, new mtime: rebuild to be safe
-    assert build.cached_ssd_onnx(tmp_path, copy, text_graph) != first
+    cache = tmp_path / "cache"
+    first = build.cached_ssd_onnx(cache, copy, text_graph)
+    copy.write_bytes(copy.read_bytes())  # same content, new mtime: the same model
+    assert build.cached_ssd_onnx(cache, copy, text_graph) == first
+    other = tmp_path / "other.pbtxt"  # another install's model: a different graph file
+    other.write_text(text_graph.read_text() + "\n")
+    second = build.cached_ssd_onnx(cache, copy, other)
+    assert second != first and first.exists() and second.exists()
 
 
 @pytest.mark.slow

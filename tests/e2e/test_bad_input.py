@@ -8,6 +8,7 @@ import subprocess
 import time
 
 from conftest import VENV_BIN, edgewatch
+from secrets_guard import record_output
 
 from edgewatch.bench.localservers import free_port
 
@@ -60,6 +61,7 @@ def run_briefly(*args: str, seconds: float = 4) -> tuple[int, str]:
     assert process.poll() is None, "the pipeline must keep running and retrying"
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
+    record_output(stderr)
     return process.returncode, stderr
 
 

@@ -258,6 +258,29 @@ def test_listens_on_loopback_only():
 
 
 @needs_gstreamer
+def udp_sockets_of_this_process() -> set[str]:
+    return {c.laddr.ip for c in psutil.Process().net_connections("udp")}
+
+
+def test_no_udp_socket_beyond_the_host_a_udp_viewer_is_refused(footage):
+    """Regression: a viewer asking for RTP over UDP made GStreamer open UDP sockets on
+    0.0.0.0 and :: although the server was bound to 127.0.0.1 (with ``udp: true`` it still
+    does: that is why it is off)."""
+    with serving(footage, [StreamInfo("cam", 320, 240, 20.0)]) as sink:
+        url = sink.urls["cam"]
+        viewer = subprocess.Popen(
+            ["ffmpeg", "-v", "error", "-rtsp_transport", "udp", "-i", url, "-t", "3", "-f",
+             "null", "-"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(1.5)  # while it plays, were it let in
+        sockets = udp_sockets_of_this_process()
+        _, stderr = viewer.communicate(timeout=20)
+        assert viewer.returncode != 0 and "461 Unsupported transport" in stderr
+        assert sockets == set()
+        assert ffprobe(url)["codec_name"] == "h264"  # over TCP it plays
+
+
 def test_close_with_a_viewer_connected_is_idempotent_and_frees_the_port(footage):
     with serving(footage, [StreamInfo("front", 768, 576, 10.0)]) as sink:
         viewer = open_viewer(sink.urls["front"])

@@ -354,3 +354,12 @@ def test_a_partial_write_is_resolved_point_by_point(servers):
     assert counters["dead_letters"] == 10  # the even frames, with InfluxDB's reason
     stored = influx.rows(f"SELECT count(box_width) FROM {M}", "edge")[0]["count"]
     assert stored == counters["points_written"]
+
+
+def test_ingest_beside_the_direct_influxdb_output_warns_of_double_writes(servers, caplog):
+    broker, influx = servers
+    config = ingest_config(broker, influx).model_copy(deep=True)
+    config.outputs.mqtt.enabled = config.outputs.influx.enabled = True
+    with running(config):
+        pass
+    assert "ingest writes the same points again" in caplog.text.replace("\n", " ")

@@ -33,9 +33,12 @@ def generated(data: dict | None = None) -> dict:
     return tomllib.loads(telegraf_config(config_from_dict(data or {})))
 
 
+CLOUD = {"url": "https://cloud.example:8086", "api": "v2", "org": "c", "bucket": "b"}
+
+
 def test_config_follows_the_reference_design():
     conf = generated({"influx": {"api": "v2", "url": "http://127.0.0.1:8086", "org": "home",
-                                 "bucket": "edge"}})  # fmt: skip
+                                 "bucket": "edge"}, "cloud": CLOUD})  # fmt: skip
     vision, system = conf["inputs"]["mqtt_consumer"]
     assert vision["alias"] == "vision_pipeline"
     assert vision["name_override"] == "BW_Inference_results"
@@ -55,6 +58,15 @@ def test_config_follows_the_reference_design():
     assert system["name_override"] in edge["namepass"]
     assert system["name_override"] not in cloud["namedrop"]
     assert (edge["organization"], edge["bucket"]) == ("home", "edge")
+
+
+def test_without_a_cloud_section_there_is_no_cloud_output():
+    """Regression: it wrote a cloud output of unset ${EDGEWATCH_CLOUD_*} variables."""
+    text = telegraf_config(config_from_dict({}))
+    conf = tomllib.loads(text)
+    outputs = [o for kind in conf["outputs"].values() for o in kind]
+    assert [o["alias"] for o in outputs] == ["edge"]
+    assert "EDGEWATCH_CLOUD" not in text
 
 
 def test_every_option_is_one_telegraf_documents():

@@ -105,6 +105,9 @@ class Mosquitto(Server):
             f"persistence_location {self.workdir}/",
             "persistence true",
             "autosave_interval 1",
+            # As deploy/mosquitto's configs: the default (1000) drops messages queued for a
+            # persistent session (ingest) that is slow or away.
+            "max_queued_messages 100000",
             "log_dest stderr",
         ]
         if tls:

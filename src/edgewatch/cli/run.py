@@ -6,11 +6,13 @@ import argparse
 import json
 import logging
 import re
+import sys
 from pathlib import Path
 
 from edgewatch.cli.common import config_of, log, stop_on_signals
 from edgewatch.config import Config, ConfigValidationError, config_from_dict, load_config
 from edgewatch.errors import EdgewatchError, WorkerCrashed
+from edgewatch.redact import redact
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -50,8 +52,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True)
-    check = config_commands.add_parser("check", help="validate a config file")
-    check.add_argument("file", type=Path)
+    check = config_commands.add_parser(
+        "check", help="validate a config file: every problem a run would stop on, in one pass"
+    )
+    check.add_argument("file", type=Path, nargs="?", help="the config file (or --config)")
+    check.add_argument("--config", type=Path, help="the config file")
     check.set_defaults(func=cmd_config_check)
 
 
@@ -128,7 +133,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if summary.crashed:
         raise WorkerCrashed(summary.crashed)
-    if summary.source_errors and not summary.frames:
+    for name, what in summary.output_errors.items():
+        print(f"edgewatch: error: output {name} is incomplete: {redact(what)}", file=sys.stderr)
+    if summary.output_errors or (summary.source_errors and not summary.frames):
         return 1
     return 0
 
@@ -161,13 +168,21 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from edgewatch.pipeline.preflight import preflight
+
+    path = args.config or args.file
+    if path is None:
+        raise EdgewatchError("config check: which file?", "edgewatch config check --config FILE")
     try:
-        config = load_config(args.file)
+        config = load_config(path)
+        problems = preflight(config)
     except ConfigValidationError as error:
-        print(f"{args.file}: {len(error.problems)} problem(s)")
-        for problem in error.problems:
-            print(f"  {problem}")
+        problems = error.problems
+    if problems:
+        print(f"{path}: {len(problems)} problem(s)")
+        for problem in problems:
+            print(f"  {redact(problem)}")
         return 1
     cameras = ", ".join(f"{c.name} ({c.source})" for c in config.cameras)
-    print(f"{args.file}: OK — {len(config.cameras)} camera(s): {cameras}")
+    print(redact(f"{path}: OK — {len(config.cameras)} camera(s): {cameras}"))
     return 0

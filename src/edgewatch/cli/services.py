@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from edgewatch.cli.common import config_of, stop_on_signals
+from edgewatch.errors import ConfigError
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -65,6 +66,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "dashboard", help="print an importable InfluxDB 2 dashboard template (JSON)"
     )
     dashboard.add_argument("--config", type=Path, help="YAML config (influx)")
+    dashboard.add_argument(
+        "--bucket",
+        help="the InfluxDB 2.x bucket the queries read (default influx.bucket; for a 1.x "
+        "database that InfluxDB 2.x serves through a DBRP mapping: database/retention_policy)",
+    )
     dashboard.set_defaults(func=cmd_influx_dashboard)
 
     telegraf = commands.add_parser(
@@ -132,7 +138,19 @@ def cmd_influx_task(args: argparse.Namespace) -> int:
 def cmd_influx_dashboard(args: argparse.Namespace) -> int:
     from edgewatch.services.dashboard import dashboard_template
 
-    print(json.dumps(dashboard_template(config_of(args)), indent=2))
+    config = config_of(args)
+    if args.bucket:
+        config = config.model_copy(
+            update={"influx": config.influx.model_copy(update={"bucket": args.bucket})}
+        )
+    elif config.influx.api != "v2":
+        raise ConfigError(
+            "the dashboard is an InfluxDB 2.x template (Flux queries, `influx apply`), and "
+            "influx.api is v1: InfluxDB 1.x cannot import it",
+            "for an InfluxDB 2.x edge set influx.api: v2 with influx.org and influx.bucket; "
+            "for a 2.x serving this 1.x database, pass --bucket DATABASE/RETENTION_POLICY",
+        )
+    print(json.dumps(dashboard_template(config), indent=2))
     return 0
 
 

@@ -312,18 +312,23 @@ def build_ssd_onnx(weights: Path, text_graph: Path) -> tuple[onnx.ModelProto, Ss
 def cached_ssd_onnx(
     cache_dir: Path | None = None, weights: Path | None = None, text_graph: Path | None = None
 ) -> Path:
-    """Path of the built ONNX model, building it once per weights file and converter.
+    """Path of the built ONNX model, building it once per weights and converter.
 
-    The file name carries a key made of the converter version and the size and mtime of
-    both source files. It is written to a temporary file and renamed into place, so a
-    concurrent process sees either no file or a complete one.
+    The file name carries a key made of the converter version and the *contents* of both
+    source files (hashed, about 0.2 s for the 67 MB of weights), so installs that share a
+    cache folder share what is the same and never take each other's file for theirs. It is
+    written to a temporary file and renamed into place, so a concurrent process sees either
+    no file or a complete one. Nothing is ever deleted here: another install may still use
+    an older build (`edgewatch` logs where they are; delete them by hand).
     """
     if weights is None or text_graph is None:
         weights, text_graph = bundled_model_files()
-    stats = [(p.stat().st_size, p.stat().st_mtime_ns) for p in (weights, text_graph)]
-    key = hashlib.sha256(f"{CONVERTER_VERSION}:{OPSET}:{stats}".encode()).hexdigest()[:16]
+    digest = hashlib.sha256(f"{CONVERTER_VERSION}:{OPSET}:".encode())
+    for source in (weights, text_graph):
+        with open(source, "rb") as file:
+            digest.update(hashlib.file_digest(file, "sha256").digest())
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
-    path = folder / f"ssd_mobilenet_v2_coco-{key}.onnx"
+    path = folder / f"ssd_mobilenet_v2_coco-{digest.hexdigest()[:16]}.onnx"
     if path.exists():
         return path
     log.info("building ONNX model from %s into %s (once; takes a few seconds)", weights, path)
@@ -338,7 +343,8 @@ def cached_ssd_onnx(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    for stale in folder.glob("ssd_mobilenet_v2_coco-*.onnx"):  # older builds: 67 MB each
-        if stale != path:
-            stale.unlink(missing_ok=True)
+    others = [p.name for p in folder.glob("ssd_mobilenet_v2_coco-*.onnx") if p != path]
+    if others:
+        log.info("%s also holds %d other build(s) (67 MB each, maybe another install's): %s",
+                 folder, len(others), ", ".join(others))  # fmt: skip
     return path

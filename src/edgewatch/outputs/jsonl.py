@@ -43,9 +43,21 @@ class JsonlSink:
 
     def write(self, frame: Frame, detections: Detections) -> None:
         message = build_message(frame, detections)
-        self._file.write(json.dumps(message, separators=(",", ":")) + "\n")
+        try:
+            self._file.write(json.dumps(message, separators=(",", ":")) + "\n")
+        except OSError as error:
+            raise self._failed(error) from None
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError as error:
+                raise self._failed(error) from None
+
+    def _failed(self, error: OSError) -> EdgewatchError:
+        return EdgewatchError(
+            f"cannot write JSON lines to {self.path} ({error.strerror or error})",
+            "free some space, or write elsewhere with --json-out",
+        )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from edgewatch.configbase import ConfigModel
 from edgewatch.errors import EdgewatchError
@@ -17,6 +17,7 @@ from edgewatch.types import Detections, Frame
 log = logging.getLogger(__name__)
 
 TIME_BASE = Fraction(1, 90000)
+CONTAINERS = (".mp4", ".mkv", ".mov")  # what FFmpeg writes H.264 into, by file name
 
 
 class RecordConfig(ConfigModel):
@@ -24,9 +25,19 @@ class RecordConfig(ConfigModel):
 
     path: Path | None = Field(
         None,
-        description="File to record to (.mp4/.mkv); '{camera}' in it is replaced by the "
+        description="File to record to (.mp4/.mkv/.mov); '{camera}' in it is replaced by the "
         "camera name. Nothing is recorded when unset.",
     )
+
+    @field_validator("path")
+    @classmethod
+    def _a_video_file(cls, path: Path | None) -> Path | None:
+        if path is not None and path.suffix.lower() not in CONTAINERS:
+            raise ValueError(
+                f"{path}: the file name must end in {', '.join(CONTAINERS)} (it picks the format)"
+            )
+        return path
+
     crf: int = Field(23, ge=0, le=51, description="x264 quality: lower is better and larger.")
 
 
@@ -59,12 +70,15 @@ class RecordSink:
             path = recording_path(self.template, info.camera, len(streams))
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                # Created here, not at the first frame: a path that cannot be written
+                # (/proc/x.mp4, a read-only folder) fails the start, not the recording.
+                path.open("wb").close()
                 container = av.open(str(path), mode="w")
-            except (OSError, av.FFmpegError) as error:
+            except (OSError, ValueError, av.FFmpegError) as error:
                 self.close()
                 raise EdgewatchError(
-                    f"cannot record to {path} ({getattr(error, 'strerror', error)})",
-                    "choose a writable path ending in .mp4 or .mkv with --record",
+                    f"cannot record to {path} ({getattr(error, 'strerror', None) or error})",
+                    "choose a writable path ending in .mp4, .mkv or .mov with --record",
                 ) from None
             stream = container.add_stream("libx264", rate=max(1, round(info.fps)))
             stream.width, stream.height = info.width - info.width % 2, info.height - info.height % 2
@@ -91,8 +105,15 @@ class RecordSink:
         pts = max(round((frame.timestamp - first) / TIME_BASE), last_pts + 1)
         video_frame.pts, video_frame.time_base = pts, TIME_BASE
         writer[3] = pts
-        for packet in stream.encode(video_frame):
-            container.mux(packet)
+        try:
+            for packet in stream.encode(video_frame):
+                container.mux(packet)
+        except (OSError, av.FFmpegError) as error:
+            raise EdgewatchError(
+                f"cannot record to {self.paths[frame.camera]} "
+                f"({getattr(error, 'strerror', None) or error})",
+                "free some space, or record elsewhere with --record",
+            ) from None
 
     def close(self) -> None:
         for camera, (container, stream, _, _) in self._writers.items():

@@ -37,6 +37,12 @@ class RtspConfig(ConfigModel):
     bitrate_kbps: int = Field(
         2000, ge=100, le=50000, description="H.264 target bitrate of each stream."
     )
+    udp: bool = Field(
+        False,
+        description="Also offer RTP over UDP. Its sockets listen on every network interface "
+        "whatever host says, so it is off: viewers get the video over the RTSP connection "
+        "(ffplay -rtsp_transport tcp; VLC falls back by itself).",
+    )
     keyframe_interval_s: float = Field(
         0.5,
         gt=0.0,
@@ -74,6 +80,7 @@ class RtspSink:
             bitrate_kbps=self.config.bitrate_kbps,
             keyframe_interval_s=self.config.keyframe_interval_s,
             credentials=self._credentials,
+            udp=self.config.udp,
         )
         server.start(streams)
         self._server = server

@@ -60,7 +60,8 @@ def import_gstreamer() -> SimpleNamespace:
 
         gi.require_version("Gst", "1.0")
         gi.require_version("GstRtspServer", "1.0")
-        from gi.repository import Gio, GLib, Gst, GstRtspServer
+        gi.require_version("GstRtsp", "1.0")
+        from gi.repository import Gio, GLib, Gst, GstRtsp, GstRtspServer
     except (ImportError, ValueError):
         raise MissingDependencyError(
             "PyGObject with GStreamer's RTSP server",
@@ -72,7 +73,7 @@ def import_gstreamer() -> SimpleNamespace:
         raise MissingDependencyError(
             "GStreamer's H.264 elements", f"apt-get install {' '.join(sorted(missing))}"
         )
-    return SimpleNamespace(GLib=GLib, Gio=Gio, Gst=Gst, RtspServer=GstRtspServer)
+    return SimpleNamespace(GLib=GLib, Gio=Gio, Gst=Gst, Rtsp=GstRtsp, RtspServer=GstRtspServer)
 
 
 def launch_line(info: StreamInfo, *, bitrate_kbps: int, keyframe_interval_s: float) -> str:
@@ -126,8 +127,12 @@ class RtspServer:
         bitrate_kbps: int,
         keyframe_interval_s: float,
         credentials: tuple[str, str] | None = None,
+        udp: bool = False,
     ) -> None:
-        self.host, self.port = host, port
+        """``udp``: offer RTP over UDP too. GStreamer binds those sockets to every interface
+        whatever ``host`` says, so by default viewers get RTP inside the RTSP connection
+        (TCP) only, and nothing listens beyond ``host``."""
+        self.host, self.port, self.udp = host, port, udp
         self.bitrate_kbps, self.keyframe_interval_s = bitrate_kbps, keyframe_interval_s
         self._credentials = credentials
         self.mounts: dict[str, Mount] = {}
@@ -185,6 +190,8 @@ class RtspServer:
             )
         )
         factory.set_shared(True)  # one encoder per camera, however many viewers
+        if not self.udp:
+            factory.set_protocols(self._gi.Rtsp.RTSPLowerTrans.TCP)
         factory.connect("media-configure", self._on_media_configure, mount)
         if role:
             permissions = self._gi.RtspServer.RTSPPermissions()

@@ -36,6 +36,8 @@ class RunSummary:
     elapsed_s: float
     stats: dict
     source_errors: list[str] = field(default_factory=list)
+    #: Outputs that failed: their data is incomplete (name -> what happened).
+    output_errors: dict[str, str] = field(default_factory=dict)
     #: A worker thread that failed beyond restarting ended the run (one line), or None.
     crashed: str | None = None
 
@@ -90,6 +92,11 @@ class Pipeline:
             elapsed_s=time.monotonic() - started,
             stats=self.snapshot(),
             source_errors=[str(r.error) for r in self.readers if r.error],
+            output_errors={
+                r.sink.name: f"{r.errors} failure(s), the first: {r.first_error}"
+                for r in [*self.runners, *self.video_runners]
+                if r.errors
+            },
             crashed=crashed(),
         )
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 
 from edgewatch.draw.annotate import Annotator
+from edgewatch.errors import EdgewatchError
 from edgewatch.outputs.base import Sink
 from edgewatch.pipeline.queues import BoundedQueue, Closed
 from edgewatch.stats import PipelineStats
@@ -27,6 +28,7 @@ class SinkRunner(SupervisedThread):
         self.stats = stats
         self.queue: BoundedQueue[tuple[Frame, Detections]] = BoundedQueue(capacity)
         self.errors = 0
+        self.first_error: str | None = None
 
     def submit(self, frame: Frame, detections: Detections) -> None:
         # A lossless sink makes the caller wait even while stopping: what was detected
@@ -48,20 +50,27 @@ class SinkRunner(SupervisedThread):
             try:
                 self.sink.write(frame, detections)
             except Exception as error:
-                self.errors += 1
-                self.stats.count(f"errors.{self.sink.name}")
-                # The first error with its traceback, then one line per hundred.
-                if self.errors == 1:
-                    log.exception("output %s failed; it keeps getting frames", self.sink.name)
-                elif self.errors % 100 == 0:
-                    log.error(
-                        "output %s: %d failures, latest: %s", self.sink.name, self.errors, error
-                    )
+                self._failed(error)
             self.stats.time(f"sink.{self.sink.name}", time.perf_counter() - started)
         try:
             self.sink.close()
-        except Exception:
-            log.exception("closing output %s failed", self.sink.name)
+        except Exception as error:
+            self._failed(error, closing=True)
+
+    def _failed(self, error: Exception, *, closing: bool = False) -> None:
+        """Counted; logged the first time (one line for a problem the user can fix, the
+        traceback for a bug), then one line per hundred."""
+        self.errors += 1
+        self.stats.count(f"errors.{self.sink.name}")
+        self.first_error = self.first_error or str(error)
+        if self.errors == 1:
+            what = "closing output %s failed" if closing else "output %s failed; it keeps going"
+            if isinstance(error, EdgewatchError):
+                log.error(what + ": %s", self.sink.name, error)
+            else:
+                log.exception(what, self.sink.name)
+        elif self.errors % 100 == 0:
+            log.error("output %s: %d failures, latest: %s", self.sink.name, self.errors, error)
 
     def finish(self) -> None:
         """Let the queued frames through, then close the sink (call `join` to wait)."""

@@ -71,6 +71,13 @@ class Ingest:
 
     def run(self, stop: threading.Event) -> PipelineStats:
         self._stop = stop
+        outputs = self.config.outputs
+        if outputs.influx.enabled and outputs.mqtt.enabled:
+            log.warning(
+                "this config turns on both outputs.influx and outputs.mqtt: the pipeline "
+                "writes its points to InfluxDB itself, and ingest writes the same points "
+                "again from MQTT (twice the load for the same data); turn one path off"
+            )
         self.writer.check()  # a missing database or bad login fails here, before any message
         ingest = self.config.ingest
         self.dead_letters = DeadLetters(ingest.deadletter_path, ingest.deadletter_max_messages)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from edgewatch.configbase import ConfigModel
+from edgewatch.redact import redact
 
 CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://")
 
 
 class CameraConfig(ConfigModel):
@@ -58,6 +61,26 @@ class CameraConfig(ConfigModel):
         gt=0,
         description="Live sources: seconds without data before the stream is considered lost.",
     )
+
+    @field_validator("source")
+    @classmethod
+    def _url_is_usable(cls, source: str) -> str:
+        """A camera URL that could never be opened is a config error, said without its
+        password (the error text is printed)."""
+        if "://" not in source or source.startswith("v4l2://"):
+            return source
+        shown = redact(source)
+        if not source.lower().startswith(STREAM_SCHEMES):
+            schemes = ", ".join(s.removesuffix("://") for s in STREAM_SCHEMES)
+            raise ValueError(f"{shown}: edgewatch reads {schemes} and v4l2 URLs")
+        parts = urlsplit(source)
+        if not parts.hostname:
+            raise ValueError(f"{shown} names no host")
+        try:
+            parts.port  # noqa: B018 - urllib checks the range when asked
+        except ValueError:
+            raise ValueError(f"{shown}: the port is not a number from 1 to 65535") from None
+        return source
 
     @field_validator("name")
     @classmethod

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from edgewatch.errors import SourceError
+from edgewatch.redact import redact
 from edgewatch.sources.base import CameraConfig
 
 log = logging.getLogger(__name__)
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, fit for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def describe_av_error(error: BaseException) -> str:
@@ -53,7 +42,7 @@ class AvSource:
 
     @property
     def display_name(self) -> str:
-        return redact_url(self.camera.source)
+        return redact(self.camera.source)
 
     def open(self) -> tuple[int, int, float]:
         import av

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from edgewatch.errors import SourceError
+from edgewatch.sources.base import STREAM_SCHEMES
 from edgewatch.sources.pyav import AvSource, describe_av_error
 
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://")
+__all__ = ["STREAM_SCHEMES", "StreamSource"]
 
 
 class StreamSource(AvSource):

@@ -4,17 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from edgewatch.configbase import ConfigModel
 from edgewatch.durations import Duration
+from edgewatch.redact import redact
 
 
 class InfluxConfig(ConfigModel):
     """An InfluxDB instance and its credentials."""
 
     url: str = Field("http://127.0.0.1:8086", description="Base URL of the InfluxDB HTTP API.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        shown = redact(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{shown} is not an http(s) URL (e.g. http://127.0.0.1:8086)")
+        try:
+            parts.port  # noqa: B018 - urllib checks the range when asked
+        except ValueError:
+            raise ValueError(f"{shown}: the port is not a number from 1 to 65535") from None
+        return url
+
     api: Literal["v1", "v2"] = Field(
         "v1", description="v1: /write?db= (InfluxDB 1.x, VictoriaMetrics); v2: /api/v2/write."
     )

@@ -1,0 +1,61 @@
+"""What edgewatch keeps on the box is the user's alone: 0600 files in 0700 folders, whatever
+the umask. Regression: outbox, spool, event store and snapshot JPEGs (pictures of people)
+were 0644 in 0755 folders, readable by every user of the box."""
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from edgewatch.clients.durable_queue import DurableQueue
+from edgewatch.events.config import SnapshotConfig
+from edgewatch.events.snapshots import SnapshotKeeper
+from edgewatch.events.store import EventStore
+from edgewatch.paths import make_private_dir, write_private
+
+
+@pytest.fixture(autouse=True)
+def permissive_umask():
+    old = os.umask(0o022)  # the usual default: 0644 files, 0755 folders
+    yield
+    os.umask(old)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_state_databases_and_their_journals_are_private(tmp_path):
+    queue = DurableQueue(tmp_path / "state" / "q.sqlite3", 10, what="MQTT outbox", setting="x")
+    queue.append(b"x")
+    store = EventStore(tmp_path / "state" / "events.sqlite3")
+    assert mode(tmp_path / "state") == 0o700
+    for name in ("q.sqlite3", "q.sqlite3-wal", "events.sqlite3"):
+        assert mode(tmp_path / "state" / name) == 0o600, name
+    queue.close()
+    store.close()
+
+
+def test_snapshots_are_private(tmp_path):
+    keeper = SnapshotKeeper(SnapshotConfig(dir=tmp_path / "snaps"))
+    keeper.offer("e1", np.zeros((48, 64, 3), np.uint8), (1, 1, 20, 30), 0.9, "person", 0, 0.0)
+    path = tmp_path / "snaps" / "door" / "e1.jpg"
+    assert keeper.write("e1", path)
+    assert mode(path) == 0o600
+    assert mode(tmp_path / "snaps") == mode(tmp_path / "snaps" / "door") == 0o700
+
+
+def test_folders_that_exist_keep_the_mode_their_owner_gave(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    make_private_dir(shared / "mine")
+    assert mode(shared) == 0o755 and mode(shared / "mine") == 0o700
+
+
+def test_write_private_replaces_atomically(tmp_path):
+    target = tmp_path / "a" / "f.bin"
+    write_private(target, b"one")
+    write_private(target, b"two")
+    assert target.read_bytes() == b"two" and mode(target) == 0o600
+    assert [p.name for p in target.parent.iterdir()] == ["f.bin"]  # no .part left over
