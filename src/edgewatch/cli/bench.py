@@ -10,12 +10,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser(
         "bench",
         help="measure the pipeline against a naive loop; bench ingest: MQTT -> InfluxDB; "
-        "bench influx: writes into InfluxDB and forward",
+        "bench influx: writes into InfluxDB and forward; bench chaos: the whole stack under "
+        "kills, audited for loss; bench fuzz: strangers' bytes into every input",
     )
     bench.add_argument(
         "what",
         nargs="?",
-        choices=["pipeline", "tracking", "ingest", "influx"],
+        choices=["pipeline", "tracking", "ingest", "influx", "chaos", "fuzz"],
         default="pipeline",
     )
     bench.add_argument("--messages", type=int, default=3000, help="ingest: messages to send")
@@ -27,6 +28,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "--frames", type=int, default=0, help="frames of the clip to use (default: all)"
     )
     bench.add_argument("--source", default="sample", help="video file to use (default: sample)")
+    bench.add_argument("--minutes", type=float, default=10, help="chaos: how long (10)")
+    bench.add_argument("--seed", type=int, default=1, help="chaos: the schedule's seed (1)")
+    bench.add_argument("--cases", type=int, default=10_000, help="fuzz: cases per property")
+    bench.add_argument("--videos", type=int, default=60, help="fuzz: damaged video files")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
     bench.set_defaults(func=cmd_bench)
 
@@ -40,6 +45,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from edgewatch.bench.influx import print_influx_bench
 
         return print_influx_bench(args)
+    if args.what == "fuzz":
+        from edgewatch.bench.fuzz import print_fuzz_bench
+
+        return print_fuzz_bench(args)
+    if args.what == "chaos":
+        from edgewatch.bench.chaos import print_chaos_bench
+
+        return print_chaos_bench(args)
     if args.what == "ingest":
         from edgewatch.bench.ingest import print_ingest_bench
 

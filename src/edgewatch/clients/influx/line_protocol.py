@@ -36,6 +36,7 @@ OBJECT_FIELDS: dict[str, tuple[type, ...]] = {
 }
 FRAME_FIELDS = ("detection_frame_number", "total_num_obj")
 MAX_KEY_CHARS = 200  # a system statistics key longer than this is no statistic
+MAX_STRING_FIELD = 16_384  # characters; InfluxDB refuses string fields over 64 KiB of UTF-8
 
 
 class MalformedMessage(ValueError):
@@ -111,6 +112,8 @@ def format_field(value: FieldValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise MalformedMessage(f"integer field {value:.40} does not fit InfluxDB's 64 bits")
         return f"{value}i"
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -118,6 +121,8 @@ def format_field(value: FieldValue) -> str:
         return repr(value)
     if isinstance(value, str):
         check_text(value, "a string field")
+        if len(value) > MAX_STRING_FIELD:
+            raise MalformedMessage(f"a string field of {len(value):,} characters (64 KiB at most)")
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     raise TypeError(f"a field is float, int, bool or str, not {type(value).__name__}")
 
@@ -132,13 +137,21 @@ def line(
     out, since line protocol cannot carry them."""
     if not fields:
         raise ValueError("a point needs at least one field")
-    head = escape_measurement(measurement)
+    head = _name(escape_measurement(measurement), "the measurement")
     for key in sorted(tags):
         value = escape_key(tags[key])
         if value:
-            head += f",{escape_key(key)}={value}"
-    body = ",".join(f"{escape_key(k)}={format_field(v)}" for k, v in fields.items())
+            head += f",{_name(escape_key(key), 'a tag key')}={value}"
+    body = ",".join(f"{_name(escape_key(k), 'a field key')}={format_field(v)}"
+                    for k, v in fields.items())  # fmt: skip
     return f"{head} {body}" if timestamp_ns is None else f"{head} {body} {timestamp_ns}"
+
+
+def _name(escaped: str, what: str) -> str:
+    """InfluxDB refuses empty names, and "time" as a tag or field key."""
+    if not escaped or (escaped == "time" and what != "the measurement"):
+        raise MalformedMessage(f"{what} {escaped!r} is not a name InfluxDB takes")
+    return escaped
 
 
 def epoch_ns(seconds: float) -> int:
