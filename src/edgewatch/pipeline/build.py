@@ -7,6 +7,8 @@ import logging
 import threading
 from collections.abc import Sequence
 
+import numpy as np
+
 from edgewatch.config import Config
 from edgewatch.detect.base import Detector, DetectorConfig
 from edgewatch.draw.annotate import Annotator
@@ -51,6 +53,7 @@ def build_pipeline(
             from edgewatch.detect import create_detector
 
             detector = create_detector(detector_config(config))
+            warm_up(detector, config.detector.batch_size)
         sinks = list(create_sinks(config) if sinks is None else sinks)
         open_sinks(sinks, streams)
     except EdgewatchError:
@@ -76,6 +79,13 @@ def build_pipeline(
         stop=stop,
     )
     return Pipeline(config, detector, sinks, readers, inbox, detection, runners, video, stop, stats)
+
+
+def warm_up(detector: Detector, batch_size: int) -> None:
+    """One full batch before the first frame: the runtime sizes its memory for the largest
+    batch now, not minutes into the run (where it would look like a leak), and the first
+    camera frame does not wait for it."""
+    detector.detect([np.zeros((300, 300, 3), np.uint8)] * batch_size)
 
 
 def detector_config(config: Config) -> DetectorConfig:
