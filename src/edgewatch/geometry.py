@@ -11,14 +11,18 @@ Point = tuple[float, float]
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of xyxy boxes; 0 where both boxes are empty."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    """(len(a), len(b)) IoU of xyxy boxes; 0 where both boxes are empty. Written out
+    column by column: with dozens of boxes a frame, numpy's per-call cost is the cost."""
+    a, b = np.asarray(a).reshape(-1, 4), np.asarray(b).reshape(-1, 4)
+    ax1, ay1, ax2, ay2 = a[:, 0:1], a[:, 1:2], a[:, 2:3], a[:, 3:4]
+    bx1, by1, bx2, by2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    w = np.minimum(ax2, bx2) - np.maximum(ax1, bx1)
+    h = np.minimum(ay2, by2) - np.maximum(ay1, by1)
+    inter = np.maximum(w, 0) * np.maximum(h, 0)
+    area_a = np.maximum(ax2 - ax1, 0) * np.maximum(ay2 - ay1, 0)
+    area_b = np.maximum(bx2 - bx1, 0) * np.maximum(by2 - by1, 0)
+    union = area_a + area_b - inter
+    return np.divide(inter, union, out=np.zeros(inter.shape, np.float64), where=union > 0)
 
 
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -28,13 +32,26 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """(N,) bool: even-odd rule, all points against all edges at once."""
-    x, y = points[:, 0][None, :], points[:, 1][None, :]
-    x1, y1 = polygon[:, 0][:, None], polygon[:, 1][:, None]
-    x2, y2 = np.roll(polygon[:, 0], -1)[:, None], np.roll(polygon[:, 1], -1)[:, None]
-    spans = (y1 > y) != (y2 > y)
-    dy = np.where(y2 == y1, 1.0, y2 - y1)
-    crosses = spans & (x < (x2 - x1) * (y - y1) / dy + x1)
-    return (np.count_nonzero(crosses, axis=0) % 2).astype(bool)
+    return Polygon(polygon).contains(points)
+
+
+class Polygon:
+    """A polygon's edges, prepared once, for testing many points each frame."""
+
+    def __init__(self, points: np.ndarray) -> None:
+        polygon = np.asarray(points, np.float64)
+        self.x1, self.y1 = polygon[:, 0][:, None], polygon[:, 1][:, None]
+        x2, y2 = np.roll(polygon[:, 0], -1)[:, None], np.roll(polygon[:, 1], -1)[:, None]
+        self.dx = x2 - self.x1
+        self.y2 = y2
+        self.dy = np.where(y2 == self.y1, 1.0, y2 - self.y1)
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """(N,) bool: even-odd rule, all points against all edges at once."""
+        x, y = points[:, 0][None, :], points[:, 1][None, :]
+        spans = (self.y1 > y) != (self.y2 > y)
+        crosses = spans & (x < self.dx * (y - self.y1) / self.dy + self.x1)
+        return (np.count_nonzero(crosses, axis=0) % 2).astype(bool)
 
 
 def _orientation(p: Point, q: Point, r: Point) -> float:
@@ -72,3 +89,18 @@ def self_intersection(points: list[Point]) -> tuple[int, int] | None:
             if segments_intersect(*edges[i], *edges[j]):
                 return i, j
     return None
+
+
+def centres_inside(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """(N,) bool: the centre of each xyxy box lies in one of the xyxy regions."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    regions = np.asarray(regions, np.float64).reshape(-1, 4)
+    if not len(regions) or not len(boxes):
+        return np.zeros(len(boxes), bool)
+    cx = (boxes[:, 0] + boxes[:, 2])[:, None] / 2
+    cy = (boxes[:, 1] + boxes[:, 3])[:, None] / 2
+    inside = (
+        (cx >= regions[None, :, 0]) & (cx < regions[None, :, 2])
+        & (cy >= regions[None, :, 1]) & (cy < regions[None, :, 3])
+    )  # fmt: skip
+    return inside.any(axis=1)

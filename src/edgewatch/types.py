@@ -30,6 +30,9 @@ class Frame:
     index: int  # 0-based position in this camera's stream, counting every decoded frame
     timestamp: float  # capture time, seconds since the epoch
     image: np.ndarray
+    #: (N, 4) xyxy boxes of what moved since the camera's previous frames (motion gating);
+    #: None when motion is not looked for.
+    motion: np.ndarray | None = None
 
     @property
     def height(self) -> int:

@@ -40,9 +40,9 @@ import paho.mqtt.client as mqtt
 import psutil
 import yaml
 
-from edgewatch.bench.localservers import Influxd, Mosquitto
-from edgewatch.bench.machine import describe_machine
+from edgewatch.bench.localservers import Influxd, Mosquitto, die_with_parent
 from edgewatch.clients.influx.line_protocol import epoch_ns
+from edgewatch.machine import describe_machine
 from edgewatch.paths import sample_clip
 
 TOPIC = "edgewatch/yard/inference"
@@ -75,7 +75,9 @@ class Service:
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(self.argv, stdout=out, stderr=out)
+            self.process = subprocess.Popen(
+                self.argv, stdout=out, stderr=out, preexec_fn=die_with_parent
+            )
         self.samples.append([])
 
     def kill(self, sig: int = signal.SIGKILL) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import cv2
 
-from edgewatch.bench.machine import describe_machine
 from edgewatch.detect import create_detector
 from edgewatch.detect.base import DetectorConfig
+from edgewatch.machine import describe_machine
 from edgewatch.paths import sample_clip
 
 

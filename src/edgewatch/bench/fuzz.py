@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edgewatch.bench.machine import describe_machine
 from edgewatch.clients.influx.line_protocol import (
     MalformedMessage,
     decode_message,
@@ -29,6 +28,7 @@ from edgewatch.clients.influx.line_protocol import (
 )
 from edgewatch.config import config_from_dict, load_config
 from edgewatch.errors import ConfigError, MissingDependencyError, SourceError
+from edgewatch.machine import describe_machine
 
 
 def _hypothesis():

@@ -10,7 +10,7 @@ from pathlib import Path
 from edgewatch.bench.forward import print_forward_bench, run_forward_bench
 from edgewatch.bench.influx_writes import bench_writer
 from edgewatch.bench.localservers import Influxd
-from edgewatch.bench.machine import describe_machine
+from edgewatch.machine import describe_machine
 
 
 def print_influx_bench(args) -> int:

@@ -21,8 +21,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from edgewatch.bench.localservers import Influxd, Mosquitto
-from edgewatch.bench.machine import describe_machine
 from edgewatch.config import Config
+from edgewatch.machine import describe_machine
 from edgewatch.services.ingest import Ingest
 
 log = logging.getLogger(__name__)

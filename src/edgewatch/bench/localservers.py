@@ -22,6 +22,19 @@ from edgewatch.errors import MissingDependencyError
 PACKAGES = {"mosquitto": "mosquitto", "influxd": "influxdb", "openssl": "openssl"}
 
 
+def die_with_parent() -> None:
+    """In a child before exec: the kernel kills it when the process that started it dies,
+    so a benchmark or test killed midway leaves no server running (Linux; a no-op
+    elsewhere)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -61,7 +74,9 @@ class Server:
         if shutil.which(program) is None:
             raise MissingDependencyError(program, f"apt-get install {PACKAGES[program]}")
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(self.command(), stdout=log, stderr=log)
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=log, preexec_fn=die_with_parent
+            )
         try:
             self.ready()
         except TimeoutError:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgewatch.bench.events import bench_events
-from edgewatch.bench.machine import describe_machine
+from edgewatch.machine import describe_machine
 from edgewatch.track.bytetrack import ByteTracker
 from edgewatch.track.config import TrackerConfig
 from edgewatch.types import Detections

@@ -16,6 +16,7 @@ from edgewatch.detect.base import DetectorConfig
 from edgewatch.detect.coco import COCO91_IDS, COCO_CLASS_NAMES
 from edgewatch.detect.filters import DetectionFilter, greedy_suppress
 from edgewatch.detect.onnx_session import batches, create_session
+from edgewatch.detect.ssd_int8 import QUANTIZER_VERSION, cached_ssd_int8, int8_is_faster
 from edgewatch.detect.ssd_onnx_build import (
     HEAD_METADATA_KEY,
     SsdHead,
@@ -59,6 +60,7 @@ class _SsdDetector:
         self._columns = np.array([COCO91_IDS[i] for i in self.filter.class_ids], np.int64)
         self._class_ids = self.filter.class_ids.astype(np.int32)
         self._threshold = max(self.filter.min_confidence, head.confidence_threshold)
+        self.input_size = head.input_size
 
     def _infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 (N, S, S, 3) RGB -> box encodings (N, P, 4), scores (N, P, classes)."""
@@ -112,9 +114,16 @@ class _SsdDetector:
 class SsdOnnxDetector(_SsdDetector):
     """SSD MobileNet v2 in ONNX Runtime (default): built once from the bundled weights."""
 
+    thread_safe = True  # ONNX Runtime sessions take concurrent runs
+
     def __init__(self, config: DetectorConfig) -> None:
         _check_input_size(config)
         path = cached_ssd_onnx(config.cache_dir)
+        if config.precision != "fp32":
+            int8 = cached_ssd_int8(path)
+            if config.precision == "int8" or int8_is_faster(path, int8, config.threads):
+                path = int8
+        self.precision = "int8" if path.stem.endswith(f"q{QUANTIZER_VERSION}") else "fp32"
         self.session = create_session(path, config.threads)
         head = SsdHead.from_json(
             self.session.get_modelmeta().custom_metadata_map[HEAD_METADATA_KEY]
@@ -128,6 +137,8 @@ class SsdOnnxDetector(_SsdDetector):
 
 class SsdOpenCvDetector(_SsdDetector):
     """SSD MobileNet v2 in OpenCV DNN, running the original TensorFlow graph."""
+
+    thread_safe = False  # one cv2.dnn.Net runs one forward pass at a time
 
     def __init__(self, config: DetectorConfig) -> None:
         _check_input_size(config)

@@ -72,6 +72,8 @@ def _class_names(metadata: Mapping[str, str], num_classes: int) -> dict[int, str
 class YoloOnnxDetector:
     """Runs a YOLOv5/v8-style ONNX export; see the module docstring for the layouts."""
 
+    thread_safe = True  # ONNX Runtime sessions take concurrent runs
+
     def __init__(self, config: DetectorConfig) -> None:
         path = config.model_path
         if path is None:
@@ -98,6 +100,7 @@ class YoloOnnxDetector:
         self.input_name = inp.name
         self.input_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
         self.input_hw = self._input_hw(inp.shape, config)
+        self.input_size = min(self.input_hw)
         # A static batch dimension (common in exports) means batches of exactly that size.
         self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
         out_shape = self.session.get_outputs()[0].shape

@@ -23,7 +23,7 @@ import numpy as np
 
 from edgewatch.events.config import EventsConfig
 from edgewatch.events.snapshots import SnapshotKeeper
-from edgewatch.geometry import box_iou, points_in_polygon, segments_intersect
+from edgewatch.geometry import Polygon, box_iou, segments_intersect
 from edgewatch.types import NO_TRACK, Detections, Frame
 
 LINE_MARGIN_PX = 2.0  # feet this close to a line keep their side: no crossings from jitter
@@ -90,7 +90,7 @@ class EventEngine:
         self.config = config
         self.zones = config.zones_of(camera)
         self.lines = config.lines_of(camera)
-        self._polygons = [np.asarray(z.points, np.float64) for z in self.zones]
+        self._polygons = [Polygon(z.points) for z in self.zones]
         self._a = np.asarray([ln.a for ln in self.lines], np.float64).reshape(-1, 2)
         self._b = np.asarray([ln.b for ln in self.lines], np.float64).reshape(-1, 2)
         self._length = np.linalg.norm(self._b - self._a, axis=1)
@@ -111,7 +111,7 @@ class EventEngine:
             xyxy = d.xyxy.astype(np.float64)
             feet = np.stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, xyxy[:, 3]], axis=1)
             inside = (
-                np.stack([points_in_polygon(feet, p) for p in self._polygons]).T.tolist()
+                np.stack([p.contains(feet) for p in self._polygons]).T.tolist()
                 if self.zones
                 else [[]] * len(ids)
             )

@@ -4,17 +4,19 @@ Nothing runs yet; `Pipeline.run` starts every thread."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 
 from edgewatch.config import Config
-from edgewatch.detect.base import Detector, DetectorConfig
+from edgewatch.detect.base import Detector, DetectorConfig, SquareInput, ThreadSafe
 from edgewatch.draw.annotate import Annotator
 from edgewatch.errors import EdgewatchError, SourceError
 from edgewatch.outputs.base import Sink, StreamInfo
 from edgewatch.pipeline.detection import DetectionStage
+from edgewatch.pipeline.gating import CameraGate
 from edgewatch.pipeline.outputs import create_sinks
 from edgewatch.pipeline.pipeline import Pipeline
 from edgewatch.pipeline.queues import FrameInbox
@@ -47,7 +49,8 @@ def build_pipeline(
     inbox: FrameInbox[Frame] = FrameInbox(
         [c.name for c in config.cameras], config.pipeline.camera_queue
     )
-    readers, streams = open_streams(config, stop, stats, inbox)
+    gates: dict[str, CameraGate] = {}
+    readers, streams = open_streams(config, stop, stats, inbox, gates)
     try:
         if detector is None:
             from edgewatch.detect import create_detector
@@ -60,6 +63,9 @@ def build_pipeline(
         for reader in readers:
             reader.source.close()
         raise
+    if isinstance(detector, SquareInput):
+        for gate in gates.values():
+            gate.input_size = detector.input_size
     capacity = config.pipeline.sink_queue
     video = [SinkRunner(s, stats, capacity) for s in sinks if s.wants_annotated]
     runners = [SinkRunner(s, stats, capacity) for s in sinks if not s.wants_annotated]
@@ -77,8 +83,13 @@ def build_pipeline(
         batch_size=config.detector.batch_size,
         stats=stats,
         stop=stop,
+        workers=detector_workers(config, detector),
+        gates=gates,
     )
     return Pipeline(config, detector, sinks, readers, inbox, detection, runners, video, stop, stats)
+
+
+GATE_INPUT = 300  # crop side for motion gating until the detector says its own
 
 
 def warm_up(detector: Detector, batch_size: int) -> None:
@@ -86,6 +97,14 @@ def warm_up(detector: Detector, batch_size: int) -> None:
     batch now, not minutes into the run (where it would look like a leak), and the first
     camera frame does not wait for it."""
     detector.detect([np.zeros((300, 300, 3), np.uint8)] * batch_size)
+
+
+def detector_workers(config: Config, detector: Detector) -> int:
+    """``detector.workers``, or one per core this process may use; one for a detector
+    that cannot run in several threads at once."""
+    if not (isinstance(detector, ThreadSafe) and detector.thread_safe):
+        return 1
+    return config.detector.workers or len(os.sched_getaffinity(0))
 
 
 def detector_config(config: Config) -> DetectorConfig:
@@ -133,12 +152,17 @@ def open_sinks(sinks: Sequence[Sink], streams: Sequence[StreamInfo]) -> None:
 
 
 def open_streams(
-    config: Config, stop: threading.Event, stats: PipelineStats, inbox: FrameInbox[Frame]
+    config: Config,
+    stop: threading.Event,
+    stats: PipelineStats,
+    inbox: FrameInbox[Frame],
+    gates: dict[str, CameraGate],
 ) -> tuple[list[CameraReader], list[StreamInfo]]:
     """Open every camera once, to fail fast on a bad file and learn each frame size.
 
     A live camera that cannot be reached yet is not an error: its reader keeps trying,
-    and its outputs start with the size configured for it (or 1280x720).
+    and its outputs start with the size configured for it (or 1280x720). Each camera's
+    motion gate (filled into ``gates``) sees every frame in the camera's reader thread.
     """
     readers, streams = [], []
     for camera in config.cameras:
@@ -161,7 +185,10 @@ def open_streams(
         realtime = camera.realtime if camera.realtime is not None else is_sample
         loop = camera.loop if camera.loop is not None else (is_sample and not camera.max_frames)
 
-        def handle(frame: Frame, name: str = camera.name, lossless: bool = not source.live):
+        gate = gates[camera.name] = CameraGate(camera, width, height, input_size=GATE_INPUT)
+
+        def handle(frame: Frame, name=camera.name, lossless=not source.live, gate=gate) -> bool:
+            gate.observe(frame)
             return inbox.put(name, frame, lossless=lossless, stop=stop)
 
         readers.append(

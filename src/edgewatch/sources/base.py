@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from edgewatch.configbase import ConfigModel
+from edgewatch.motion.config import MotionConfig
 from edgewatch.redact import redact
 
 CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -61,6 +62,17 @@ class CameraConfig(ConfigModel):
         gt=0,
         description="Live sources: seconds without data before the stream is considered lost.",
     )
+    detect_fps: float | None = Field(
+        None,
+        gt=0,
+        description="Detect on at most this many frames a second (the tracker predicts the "
+        "frames between); default: every frame.",
+    )
+    motion: MotionConfig = Field(
+        default_factory=MotionConfig,
+        description="Motion gating: detect only where something moved (on by default).",
+    )
+    draw_motion: bool = Field(False, description="Draw the moving areas on the video.")
 
     @field_validator("source")
     @classmethod

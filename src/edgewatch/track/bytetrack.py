@@ -23,27 +23,33 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from edgewatch.geometry import iou_matrix
+from edgewatch.geometry import centres_inside, iou_matrix
 from edgewatch.track import kalman
 from edgewatch.track.config import TrackerConfig
 from edgewatch.types import Detections
 
 
 def greedy_match(iou: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of pairs taken best IoU first, each row and column once."""
-    rows, cols = np.nonzero(iou >= threshold)
-    order = np.argsort(-iou[rows, cols], kind="stable")
-    used_r: set[int] = set()
-    used_c: set[int] = set()
-    out_r: list[int] = []
-    out_c: list[int] = []
-    for r, c in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
-        if r not in used_r and c not in used_c:
-            used_r.add(r)
-            used_c.add(c)
-            out_r.append(r)
-            out_c.append(c)
-    return np.asarray(out_r, np.int64), np.asarray(out_c, np.int64)
+    """Row and column indices of pairs taken best IoU first, each row and column once.
+
+    Vectorised: every pair that is the best of both its row and its column is one the
+    one-at-a-time greedy takes too (nothing better competes for either side), so all of
+    them are taken at once, and again among what is left, until none is."""
+    iou = np.where(iou >= threshold, iou, 0.0)
+    rows_out, cols_out = [], []
+    while iou.size and iou.any():
+        best_col = iou.argmax(axis=1)
+        best_row = iou.argmax(axis=0)
+        rows = np.flatnonzero(iou[np.arange(len(iou)), best_col] > 0)
+        rows = rows[best_row[best_col[rows]] == rows]
+        cols = best_col[rows]
+        rows_out.append(rows)
+        cols_out.append(cols)
+        iou[rows, :] = 0.0
+        iou[:, cols] = 0.0
+    if not rows_out:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rows_out).astype(np.int64), np.concatenate(cols_out).astype(np.int64)
 
 
 class ByteTracker:
@@ -102,7 +108,13 @@ class ByteTracker:
     def _confirmed(self) -> np.ndarray:
         return self._hits >= self.config.min_hits
 
-    def update(self, detections: Detections | None, timestamp: float) -> Detections:
+    def update(
+        self, detections: Detections | None, timestamp: float, *, observed: np.ndarray | None = None
+    ) -> Detections:
+        """``detections`` of the whole frame, or (``observed``: xyxy regions) of those parts
+        of it only; None for a frame the detector skipped. A track followed until now and
+        not looked at (skipped, or outside the regions) is not aged: it is reported where
+        it is predicted to be, as nothing contradicts it."""
         self._predict(timestamp)
         if detections is None:
             return self._predicted_output(timestamp)
@@ -110,6 +122,9 @@ class ByteTracker:
         conf = detections.confidence
         predicted = kalman.cxcyah_to_xyxy(self._mean[:, :4])
         n_tracks = len(self._ids)
+        unseen = np.zeros(n_tracks, bool)
+        if observed is not None:
+            unseen = self._active & ~centres_inside(predicted, observed)
         matched_t: list[np.ndarray] = []
         matched_d: list[np.ndarray] = []
 
@@ -134,17 +149,24 @@ class ByteTracker:
         dets = np.concatenate(matched_d)
         self._correct(tracks, detections, dets, timestamp)
 
-        unmatched_high = np.setdiff1d(high, dets[: len(matched_d[0])], assume_unique=True)
+        taken = np.zeros(len(conf), bool)
+        taken[matched_d[0]] = True
+        unmatched_high = high[~taken[high]]
         new = self._start(detections, unmatched_high, timestamp)
 
         matched = np.zeros(len(self._ids), bool)
         matched[tracks] = True
         matched[new] = True
-        self._active = matched
+        carried = np.zeros(len(self._ids), bool)
+        carried[:n_tracks] = unseen
+        carried &= ~matched
+        self._last_seen[carried] = timestamp
+        self._active = matched | carried
         # New tracks that missed a detection are blips; lost ones are kept for a while.
-        keep = (matched | self._confirmed()) & (timestamp - self._last_seen <= cfg.lost_timeout_s)
-        report = matched & self._confirmed()
-        out_tracks = np.flatnonzero(report)
+        keep = (self._active | self._confirmed()) & (
+            timestamp - self._last_seen <= cfg.lost_timeout_s
+        )
+        out_tracks = np.flatnonzero(matched & self._confirmed())
         det_of_track = np.full(len(self._ids), -1, np.int64)
         det_of_track[tracks] = dets
         det_of_track[new] = unmatched_high
@@ -152,8 +174,17 @@ class ByteTracker:
         out.tracker_id = self._ids[out_tracks].copy()
         out.class_id = self._label[out_tracks].copy()
         out.data["seen_s"] = timestamp - self._first_seen[out_tracks]
+        if carried.any():
+            out = _concat(out, self._rows(np.flatnonzero(carried & self._confirmed()), timestamp))
         self._select(keep)
         return out
+
+    def moving_boxes(self, min_speed: float) -> np.ndarray:
+        """Predicted xyxy boxes of the tracks followed now that move faster than
+        ``min_speed`` pixels a second (motion gating looks around them)."""
+        speed = np.hypot(self._mean[:, 4], self._mean[:, 5])
+        moving = self._active & self._confirmed() & (speed > min_speed)
+        return kalman.cxcyah_to_xyxy(self._mean[moving, :4])
 
     def _correct(
         self, tracks: np.ndarray, detections: Detections, dets: np.ndarray, timestamp: float
@@ -168,7 +199,8 @@ class ByteTracker:
         self._last_seen[tracks] = timestamp
         classes = detections.class_id[dets]
         valid = (classes >= 0) & (classes < self._votes.shape[1])
-        np.add.at(self._votes, (tracks[valid], classes[valid]), detections.confidence[dets][valid])
+        # Each track is matched once: a plain fancy-index add (np.add.at is for repeats).
+        self._votes[tracks[valid], classes[valid]] += detections.confidence[dets][valid]
         best = self._votes[tracks].argmax(axis=1)
         current = self._votes[tracks, self._label[tracks]]
         switch = self._votes[tracks, best] > current  # ties keep the label
@@ -178,6 +210,8 @@ class ByteTracker:
         """Appends a track per detection; returns their indices."""
         n = len(dets)
         first = len(self._ids)
+        if not n:
+            return np.arange(first, first)
         boxes = detections.xyxy[dets]
         mean, cov = kalman.initiate(kalman.xyxy_to_cxcyah(boxes))
         classes = detections.class_id[dets]
@@ -206,9 +240,13 @@ class ByteTracker:
             setattr(self, name, getattr(self, name)[keep])
 
     def _predicted_output(self, timestamp: float) -> Detections:
-        cfg = self.config
-        self._select(timestamp - self._last_seen <= cfg.lost_timeout_s)
-        show = np.flatnonzero(self._active & self._confirmed())
+        # A skipped frame says nothing against the tracks followed: they do not age.
+        self._last_seen[self._active] = timestamp
+        self._select(timestamp - self._last_seen <= self.config.lost_timeout_s)
+        return self._rows(np.flatnonzero(self._active & self._confirmed()), timestamp)
+
+    def _rows(self, show: np.ndarray, timestamp: float) -> Detections:
+        """Tracks ``show`` at their predicted boxes."""
         return Detections(
             xyxy=kalman.cxcyah_to_xyxy(self._mean[show, :4]),
             confidence=self._conf[show],
@@ -217,3 +255,14 @@ class ByteTracker:
             class_names=self.class_names,
             data={"seen_s": timestamp - self._first_seen[show]},
         )
+
+
+def _concat(a: Detections, b: Detections) -> Detections:
+    return Detections(
+        xyxy=np.concatenate([a.xyxy, b.xyxy]),
+        confidence=np.concatenate([a.confidence, b.confidence]),
+        class_id=np.concatenate([a.class_id, b.class_id]),
+        tracker_id=np.concatenate([a.tracker_id, b.tracker_id]),
+        class_names=a.class_names,
+        data={k: np.concatenate([a.data[k], b.data[k]]) for k in a.data},
+    )

@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from edgewatch.track.base import Tracker
 from edgewatch.track.bytetrack import ByteTracker
 from edgewatch.track.config import TrackerConfig
 from edgewatch.types import Detections
@@ -23,10 +22,20 @@ class CameraTrackers:
         *,
         high_confidence: np.ndarray | None = None,
     ) -> None:
-        self.trackers: dict[str, Tracker] = {
+        self.trackers: dict[str, ByteTracker] = {
             camera: ByteTracker(config, class_names, high_confidence=high_confidence)
             for camera in cameras
         }
 
-    def update(self, camera: str, detections: Detections | None, timestamp: float) -> Detections:
-        return self.trackers[camera].update(detections, timestamp)
+    def update(
+        self,
+        camera: str,
+        detections: Detections | None,
+        timestamp: float,
+        *,
+        observed: np.ndarray | None = None,
+    ) -> Detections:
+        return self.trackers[camera].update(detections, timestamp, observed=observed)
+
+    def moving_boxes(self, camera: str, min_speed: float) -> np.ndarray:
+        return self.trackers[camera].moving_boxes(min_speed)

@@ -14,26 +14,37 @@ _REF_DT = 1.0 / 30.0  # the frame interval ByteTrack's weights were tuned for
 _W_POS = 1.0 / 20.0
 _W_VEL = 1.0 / 160.0
 _H = np.hstack([np.eye(4), np.zeros((4, 4))])  # measures (cx, cy, a, h)
+_IDX4 = np.arange(4)
 
 
 def xyxy_to_cxcyah(xyxy: np.ndarray) -> np.ndarray:
+    out = np.empty((len(xyxy), 4))
     w = xyxy[:, 2] - xyxy[:, 0]
     h = np.maximum(xyxy[:, 3] - xyxy[:, 1], 1e-3)
-    return np.stack([xyxy[:, 0] + w / 2, xyxy[:, 1] + h / 2, w / h, h], axis=1)
+    out[:, 0] = xyxy[:, 0] + w / 2
+    out[:, 1] = xyxy[:, 1] + h / 2
+    out[:, 2] = w / h
+    out[:, 3] = h
+    return out
 
 
 def cxcyah_to_xyxy(state: np.ndarray) -> np.ndarray:
-    w = state[:, 2] * state[:, 3]
-    h = state[:, 3]
-    return np.stack(
-        [state[:, 0] - w / 2, state[:, 1] - h / 2, state[:, 0] + w / 2, state[:, 1] + h / 2],
-        axis=1,
-    )
+    out = np.empty((len(state), 4))
+    half_w = state[:, 2] * state[:, 3] / 2
+    half_h = state[:, 3] / 2
+    out[:, 0] = state[:, 0] - half_w
+    out[:, 1] = state[:, 1] - half_h
+    out[:, 2] = state[:, 0] + half_w
+    out[:, 3] = state[:, 1] + half_h
+    return out
 
 
 def _std(h: np.ndarray, pos: float, aspect: float) -> np.ndarray:
     """(N, 4) standard deviations for (cx, cy, a, h)."""
-    return np.stack([pos * h, pos * h, np.full_like(h, aspect), pos * h], axis=1)
+    out = np.empty((len(h), 4))
+    out[:, 0] = out[:, 1] = out[:, 3] = pos * h
+    out[:, 2] = aspect
+    return out
 
 
 def initiate(measurement: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,30 +64,30 @@ def predict(mean: np.ndarray, cov: np.ndarray, dt: float) -> tuple[np.ndarray, n
     if dt <= 0 or len(mean) == 0:
         return mean, cov
     f = np.eye(8)
-    f[np.arange(4), np.arange(4) + 4] = dt
+    f[_IDX4, _IDX4 + 4] = dt
     h = mean[:, 3]
     scale = dt / _REF_DT  # variance of a random walk grows linearly in time
-    std = np.hstack([_std(h, _W_POS, 1e-2), _std(h, _W_VEL / _REF_DT, 1e-5 / _REF_DT)])
     mean = mean @ f.T
     cov = f @ cov @ f.T
-    idx = np.arange(8)
-    cov[:, idx, idx] += std**2 * scale
+    cov[:, _IDX4, _IDX4] += _std(h, _W_POS, 1e-2) ** 2 * scale
+    cov[:, _IDX4 + 4, _IDX4 + 4] += _std(h, _W_VEL / _REF_DT, 1e-5 / _REF_DT) ** 2 * scale
     return mean, cov
 
 
 def update(
     mean: np.ndarray, cov: np.ndarray, measurement: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Corrects N tracks with their N matched (cxcyah) detections."""
+    """Corrects N tracks with their N matched (cxcyah) detections.
+
+    With H selecting the first four states, H P is ``cov[:, :4, :]``; the gain's transpose
+    solves S K^T = H P (S and P symmetric), and P - K S K^T is P - K (H P)."""
     if len(mean) == 0:
         return mean, cov
-    r = _std(mean[:, 3], _W_POS, 1e-1) ** 2
-    s = cov[:, :4, :4].copy()
-    idx = np.arange(4)
-    s[:, idx, idx] += r
-    pht = cov @ _H.T  # (N, 8, 4)
-    gain = np.linalg.solve(s, pht.transpose(0, 2, 1)).transpose(0, 2, 1)  # S symmetric
+    hp = cov[:, :4, :]  # (N, 4, 8)
+    s = hp[:, :, :4].copy()
+    s[:, _IDX4, _IDX4] += _std(mean[:, 3], _W_POS, 1e-1) ** 2
+    gain = np.linalg.solve(s, hp).transpose(0, 2, 1)  # (N, 8, 4)
     innovation = measurement - mean[:, :4]
-    mean = mean + np.einsum("nij,nj->ni", gain, innovation)
-    cov = cov - gain @ s @ gain.transpose(0, 2, 1)
+    mean = mean + (gain @ innovation[:, :, None])[:, :, 0]
+    cov = cov - gain @ hp
     return mean, cov
