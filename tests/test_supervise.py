@@ -57,8 +57,8 @@ def test_health_counts_live_threads_and_the_most_stuck_one():
 
 
 def test_a_detector_breaking_its_contract_ends_the_run_as_a_crash(vtest_path):
-    """A plug-in detector that returns fewer results than frames: the detection thread
-    fails, and the run ends (it does not sit there alive, detecting nothing)."""
+    """A plug-in detector that returns something else than Detections: a detection
+    worker fails, and the run ends (it does not sit there alive, detecting nothing)."""
     from edgewatch.config import config_from_dict
     from edgewatch.detect.coco import COCO_CLASS_NAMES
     from edgewatch.pipeline import build_pipeline
@@ -67,7 +67,7 @@ def test_a_detector_breaking_its_contract_ends_the_run_as_a_crash(vtest_path):
         class_names = COCO_CLASS_NAMES
 
         def detect(self, images):
-            return []
+            return ["not detections"] * len(images)
 
     config = config_from_dict({
         "cameras": [{"name": "c", "source": "sample", "realtime": True}],
@@ -77,4 +77,4 @@ def test_a_detector_breaking_its_contract_ends_the_run_as_a_crash(vtest_path):
     started = time.monotonic()
     summary = build_pipeline(config, detector=Broken(), sinks=[]).run()
     assert time.monotonic() - started < 10  # the looping sample would run forever
-    assert summary.crashed.startswith("thread detector failed: ValueError: zip()")
+    assert summary.crashed.startswith("thread detector-1 failed: AttributeError")

@@ -29,7 +29,7 @@ class Timing:
 @dataclass
 class PipelineStats:
     """Shared by all stages. Updates are from one thread per key, so a lock is only
-    needed where a new key is created."""
+    needed where a new key is created (the per-frame path takes none)."""
 
     started: float = field(default_factory=time.monotonic)
     timings: dict[str, Timing] = field(default_factory=lambda: defaultdict(Timing))
@@ -37,12 +37,14 @@ class PipelineStats:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def time(self, stage: str, seconds: float, items: int = 1) -> None:
-        with self._lock:
-            timing = self.timings[stage]
+        timing = self.timings.get(stage)
+        if timing is None:
+            with self._lock:
+                timing = self.timings[stage]
         timing.add(seconds, items)
 
     def count(self, name: str, n: int = 1) -> None:
-        with self._lock:
+        with self._lock:  # several threads count some names (errors, detections)
             self.counters[name] += n
 
     def snapshot(self) -> dict:

@@ -18,29 +18,76 @@ NO_TRACK = -1
 UNTRACKED_OBJECT_ID = 2**64 - 1
 
 
-@dataclass(slots=True)
 class Frame:
     """One decoded picture of one camera.
 
     ``image`` is BGR uint8 of shape (H, W, 3), owned by this frame: stages may draw on it
-    in place once detection is done, so nobody keeps a reference to draw on later.
+    in place once detection is done, so nobody keeps a reference to draw on later. A
+    source may hand over the decoder's YUV 4:2:0 planes instead (``yuv``, shape (H*3/2,
+    W)): ``image`` is then made from them on first use, so a frame that only motion
+    gating looks at (in grey: the Y plane) costs no colour conversion.
     """
 
-    camera: str
-    index: int  # 0-based position in this camera's stream, counting every decoded frame
-    timestamp: float  # capture time, seconds since the epoch
-    image: np.ndarray
-    #: (N, 4) xyxy boxes of what moved since the camera's previous frames (motion gating);
-    #: None when motion is not looked for.
-    motion: np.ndarray | None = None
+    __slots__ = ("camera", "index", "timestamp", "motion", "_image", "_yuv")
+
+    def __init__(
+        self,
+        camera: str,
+        index: int,
+        timestamp: float,
+        image: np.ndarray | None = None,
+        *,
+        yuv: np.ndarray | None = None,
+        motion: np.ndarray | None = None,
+    ) -> None:
+        if image is None and yuv is None:
+            raise ValueError("a Frame needs its image (BGR) or its yuv planes")
+        self.camera = camera
+        self.index = index  # 0-based position in this camera's stream, counting every frame
+        self.timestamp = timestamp  # capture time, seconds since the epoch
+        #: (N, 4) xyxy boxes of what moved since the camera's previous frames (motion
+        #: gating); None when motion is not looked for.
+        self.motion = motion
+        self._image, self._yuv = image, yuv
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            import cv2
+
+            self._image = cv2.cvtColor(self._yuv, cv2.COLOR_YUV2BGR_I420)
+        return self._image
+
+    @image.setter
+    def image(self, image: np.ndarray) -> None:
+        self._image = image
+
+    @property
+    def grey(self) -> np.ndarray:
+        """The picture in grey: the Y plane when there is one (no conversion)."""
+        if self._yuv is not None:
+            return self._yuv[: self.height]
+        import cv2
+
+        return cv2.cvtColor(self._image, cv2.COLOR_BGR2GRAY)
+
+    def with_image(self, image: np.ndarray) -> Frame:
+        """The same frame with another picture (a copy to draw on, say)."""
+        return Frame(self.camera, self.index, self.timestamp, image, motion=self.motion)
 
     @property
     def height(self) -> int:
-        return int(self.image.shape[0])
+        if self._image is not None:
+            return int(self._image.shape[0])
+        return int(self._yuv.shape[0] * 2 // 3)
 
     @property
     def width(self) -> int:
-        return int(self.image.shape[1])
+        return int((self._image if self._image is not None else self._yuv).shape[1])
+
+    def __repr__(self) -> str:
+        size = f"{self.width}x{self.height}"
+        return f"Frame({self.camera!r}, {self.index}, {self.timestamp:.3f}, {size})"
 
 
 def _column(value: object, dtype: type, name: str, shape_tail: tuple[int, ...]) -> np.ndarray:

@@ -38,6 +38,9 @@ def cache_dir(tmp_path_factory) -> Path:
 
 
 def config(cache_dir: Path, **changes) -> DetectorConfig:
+    # fp32: these tests hold the ONNX build to OpenCV's original graph; the int8 build has
+    # its own accuracy check against fp32 (tests/bench/test_accuracy.py).
+    changes.setdefault("precision", "fp32")
     return DetectorConfig(cache_dir=cache_dir, **changes)
 
 

@@ -29,6 +29,7 @@ from edgewatch.clients.influx.line_protocol import (
 from edgewatch.config import config_from_dict, load_config
 from edgewatch.errors import ConfigError, MissingDependencyError, SourceError
 from edgewatch.machine import describe_machine
+from edgewatch.types import Frame
 
 
 def _hypothesis():
@@ -103,8 +104,10 @@ def check_video_file(path: Path, *, max_frames: int = 50) -> None:
     source = FileSource(CameraConfig(name="fuzz", source=str(path)))
     try:
         source.open()
-        for n, (image, _) in enumerate(source.frames()):
-            assert image.ndim == 3 and image.shape[2] == 3
+        for n, (picture, _) in enumerate(source.frames()):
+            frame = (Frame("fuzz", n, 0.0, picture) if picture.ndim == 3
+                     else Frame("fuzz", n, 0.0, yuv=picture))  # fmt: skip
+            assert frame.image.shape == (frame.height, frame.width, 3)
             if n >= max_frames:
                 break
     except SourceError:

@@ -28,6 +28,16 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "--frames", type=int, default=0, help="frames of the clip to use (default: all)"
     )
     bench.add_argument("--source", default="sample", help="video file to use (default: sample)")
+    bench.add_argument(
+        "--cameras",
+        type=int,
+        metavar="N",
+        help="pipeline: the most live cameras to try; finds how many keep up, with motion "
+        "gating and without",
+    )
+    bench.add_argument(
+        "--detect-fps", type=float, default=5, help="--cameras: detections a second (5)"
+    )
     bench.add_argument("--minutes", type=float, default=10, help="chaos: how long (10)")
     bench.add_argument("--seed", type=int, default=1, help="chaos: the schedule's seed (1)")
     bench.add_argument("--cases", type=int, default=10_000, help="fuzz: cases per property")
@@ -57,6 +67,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from edgewatch.bench.ingest import print_ingest_bench
 
         return print_ingest_bench(args)
+    if args.cameras:
+        from edgewatch.bench.cameras import print_cameras_bench
+
+        return print_cameras_bench(args)
     from edgewatch.bench.pipeline import run_bench
 
     return run_bench(args)

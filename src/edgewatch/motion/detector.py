@@ -1,7 +1,9 @@
 """Finding motion in one camera's frames: a running average of the blurred, scaled-down grey
 picture; pixels far from it are motion; their outlines give the moving areas.
 
-About 0.3 ms a frame at the default 120 px height, whatever the camera's resolution.
+The picture is shrunk by a whole factor (720p by 6, to 213x120): OpenCV's area averaging
+takes a fast path for whole factors (0.8 ms at 720p here, against 2.5 ms for 1280 -> 213
+as asked), and the few pixels beyond a multiple of the factor are left out.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ class MotionDetector:
 
     def __init__(self, config: MotionConfig, width: int, height: int) -> None:
         self.config = config
-        self.scale = config.frame_height / height
-        self.size = (max(1, round(width * self.scale)), config.frame_height)
+        self.factor = max(1, round(height / config.frame_height))
+        self.scale = 1.0 / self.factor
+        self.size = (max(1, width // self.factor), max(1, height // self.factor))
+        self.crop = (self.size[1] * self.factor, self.size[0] * self.factor)
         self.min_pixels = config.min_area * self.size[0] * self.size[1]
         self.average: np.ndarray | None = None
         self.mask = np.ones(self.size[::-1], np.uint8)
@@ -27,11 +31,15 @@ class MotionDetector:
             cv2.fillPoly(self.mask, [points], 0)
         self.lighting = False  # the last update saw a change of light, not motion
 
-    def update(self, image: np.ndarray) -> np.ndarray:
-        """(N, 4) float32 xyxy boxes, in the frame's pixels, of the areas that moved."""
-        small = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
-        grey = cv2.GaussianBlur(grey, (3, 3), 0)
+    def update(self, grey: np.ndarray) -> np.ndarray:
+        """(N, 4) float32 xyxy boxes, in the frame's pixels, of the areas that moved in
+        ``grey`` (the frame in grey, `Frame.grey`; a BGR image works too)."""
+        small = cv2.resize(
+            grey[: self.crop[0], : self.crop[1]], self.size, interpolation=cv2.INTER_AREA
+        )
+        if small.ndim == 3:
+            small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        grey = cv2.GaussianBlur(small, (3, 3), 0)
         if self.average is None or self.average.shape != grey.shape:
             self.average = grey.astype(np.float32)
             return np.zeros((0, 4), np.float32)

@@ -74,3 +74,19 @@ class Relay(Protocol):
     closes it before them, so its last messages still go out."""
 
     def relays_through(self) -> Sequence[object]: ...
+
+
+@runtime_checkable
+class Watched(Protocol):
+    """A video output that needs frames only while someone watches (RTSP): when none of
+    the video outputs does, the drawing stage draws nothing."""
+
+    def watched(self, camera: str) -> bool: ...
+
+
+@runtime_checkable
+class Selective(Protocol):
+    """Takes a camera's frames only while it ``wants`` them (the drawing stage, when no
+    video output wants them): the pipeline does not even queue the others."""
+
+    def wants(self, camera: str) -> bool: ...

@@ -89,6 +89,10 @@ class RtspSink:
         if self._server is not None:
             self._server.push(frame.camera, frame.image)
 
+    def watched(self, camera: str) -> bool:
+        """Somebody plays this camera's stream now (only then is it encoded)."""
+        return self._server is not None and self._server.watched(camera)
+
     def close(self) -> None:
         if self._server is not None:
             self._server.stop()  # idempotent; urls and stats stay readable

@@ -74,6 +74,7 @@ def build_pipeline(
             {c.name: (config.events.zones_of(c.name), config.events.lines_of(c.name))
              for c in config.cameras},
             copy=config.events.enabled,
+            motion={c.name for c in config.cameras if c.draw_motion},
         )  # fmt: skip
         runners.append(SinkRunner(VideoStage(annotator, video, stats), stats, capacity))
     detection = DetectionStage(
@@ -85,6 +86,7 @@ def build_pipeline(
         stop=stop,
         workers=detector_workers(config, detector),
         gates=gates,
+        live={reader.camera.name for reader in readers if reader.realtime},
     )
     return Pipeline(config, detector, sinks, readers, inbox, detection, runners, video, stop, stats)
 
@@ -181,11 +183,20 @@ def open_streams(
             camera.height or 720,
             camera.fps or 25.0,
         )
+        if source.live and opened:
+            # Probed for its size only: frames would pile up until the run starts and then
+            # arrive seconds old. The reader connects again when it starts.
+            source.close()
+            opened = None
         is_sample = camera.source == "sample"
         realtime = camera.realtime if camera.realtime is not None else is_sample
         loop = camera.loop if camera.loop is not None else (is_sample and not camera.max_frames)
 
-        gate = gates[camera.name] = CameraGate(camera, width, height, input_size=GATE_INPUT)
+        # Refreshes spread over the cameras: not all of them in one instant.
+        offset = camera.motion.refresh_s * len(gates) / max(len(config.cameras), 1)
+        gate = gates[camera.name] = CameraGate(
+            camera, width, height, input_size=GATE_INPUT, offset=offset
+        )
 
         def handle(frame: Frame, name=camera.name, lossless=not source.live, gate=gate) -> bool:
             gate.observe(frame)

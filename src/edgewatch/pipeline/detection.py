@@ -1,22 +1,30 @@
-"""The detection stage: batches of frames from every camera -> motion gating -> detector
--> tracker -> the outputs' queues.
+"""The detection stage: frames from every camera -> motion gating -> detector -> tracker ->
+the outputs' queues.
 
-``workers`` threads each take a batch and run the detector on it at the same time (ONNX
-Runtime releases the GIL, so two workers keep two cores busy). Results are handed on in
-the order the batches were taken: a batch that finishes early waits, and its worker takes
-the next one; every camera's frames reach the tracker and the outputs in order.
+    dispatcher (this stage's thread): takes frames from the inbox, plans each (skip it,
+        the whole frame, or crops), hands skipped frames on at once, and queues the rest
+    ``workers`` threads: run the detector on queued frames at the same time (ONNX Runtime
+        releases the GIL, so two workers keep two cores busy)
+
+Frames reach the tracker and the outputs in each camera's order: a frame that is ready
+early waits for its camera's earlier frames, never for another camera's. A skipped frame
+never waits behind a detection of another camera, so quiet cameras keep their pace while
+busy ones are detected.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from edgewatch.detect.base import Detector
 from edgewatch.detect.regions import crops_of, merge_crops
-from edgewatch.pipeline.gating import MOVING_PX_S, WHOLE, CameraGate, Plan
+from edgewatch.pipeline.gating import MOVING_PX_S, SKIP, WHOLE, CameraGate, Plan
 from edgewatch.pipeline.queues import FrameInbox
 from edgewatch.stats import PipelineStats
 from edgewatch.supervise import SupervisedThread
@@ -26,6 +34,8 @@ from edgewatch.types import Detections, Frame
 log = logging.getLogger(__name__)
 
 MAX_DETECTOR_FAILURES = 20
+NOTHING = np.zeros((0, 4))
+FAILED = object()  # a frame whose detection failed: counted, skipped, its turn passes
 
 #: Takes one processed frame (the runners' ``submit``).
 Submit = Callable[[Frame, Detections], None]
@@ -46,97 +56,141 @@ class DetectionStage:
         stop: threading.Event,
         workers: int = 1,
         gates: dict[str, CameraGate] | None = None,
+        live: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         """``gates``: motion gating per camera (needs ``trackers``: they fill the frames
-        not detected); None detects every frame whole."""
+        not detected); None detects every frame whole. ``live``: cameras that keep their
+        pace when every worker is busy: their frame is then not detected (the tracker
+        predicts it, as for a skipped one) instead of holding up every camera. Files
+        (not in ``live``) wait for a worker: every frame of theirs is detected."""
         self.inbox, self.detector, self.trackers = inbox, detector, trackers
         self.gates = gates if trackers is not None else None
-        self.batch_size, self.workers = batch_size, workers
+        self.batch_size, self.workers, self.live = batch_size, workers, live
         self.stats, self.stop = stats, stop
         self.frames_done: dict[str, int] = {}
         self.heartbeat: Callable[[], None] = lambda: None  # the running thread's beat
-        self._take_lock = threading.Lock()
-        self._turn = threading.Condition()
-        self._taken = 0  # batches taken so far; a batch's number is its place in the order
-        self._handed_on = 0  # batches whose frames went to the outputs
-        self._ready: dict[int, tuple] = {}  # finished batches waiting for their turn
+        # Room for a second frame per worker: a burst (cameras refreshing together) waits
+        # a moment instead of going undetected; more would only add latency.
+        self._jobs: queue.Queue = queue.Queue(maxsize=4 * workers)
+        self._turn = threading.Lock()  # the trackers and the hand-over
+        self._taken: dict[str, int] = {}  # per camera: frames taken
+        self._next: dict[str, int] = {}  # per camera: the next frame to hand on
+        self._ready: dict[str, dict[int, tuple]] = {}  # per camera: frames waiting their turn
         self._failures_in_a_row = 0
+        self._outputs: Sequence[Submit] = ()
+        self._workers: list[SupervisedThread] = []
 
     def run(self, outputs: Sequence[Submit]) -> None:
-        """The calling thread is one worker; the others are started here and joined."""
-        others = [
-            SupervisedThread(lambda: self._work(outputs, beat=None), name=f"detector-{i + 2}")
-            for i in range(self.workers - 1)
+        """The dispatcher; starts the workers, and ends them once the cameras ended."""
+        self._outputs = outputs
+        self._workers = [
+            SupervisedThread(self._work, name=f"detector-{i + 1}") for i in range(self.workers)
         ]
-        for thread in others:
-            thread.start()
+        for worker in self._workers:
+            worker.start()
         try:
-            self._work(outputs, beat=self.heartbeat)
+            self._dispatch()
         finally:
-            for thread in others:
-                thread.join()
+            for worker in self._workers:
+                if worker.is_alive():
+                    self._jobs.put(None)
+            for worker in self._workers:
+                worker.join()
 
-    def _work(self, outputs: Sequence[Submit], beat: Callable[[], None] | None) -> None:
-        beat = beat or threading.current_thread().beat
+    def _dispatch(self) -> None:
         while True:
-            beat()
-            with self._take_lock:
-                batch = self.inbox.take(self.batch_size)
-                if batch is None:
-                    return
-                if not batch:
-                    continue
-                number = self._taken
-                self._taken += 1
-                plans = self._plan(batch)
-            results = self._detect(batch, plans)
-            self._finished(number, batch, plans, results, outputs)
-
-    def _finished(self, number: int, batch, plans, results, outputs) -> None:
-        """Hands on every finished batch whose turn has come, this one and those that
-        waited for it; a batch that finished early waits in ``_ready`` while its worker
-        goes on detecting."""
-        with self._turn:
-            self._ready[number] = (batch, plans, results)
-            while self._handed_on in self._ready:
-                batch, plans, results = self._ready.pop(self._handed_on)
+            self.heartbeat()
+            batch = self.inbox.take(self.batch_size)
+            if batch is None:
+                return
+            if not batch:
+                continue
+            plans = self._plan(batch)
+            tickets = [self._ticket(frame.camera) for frame in batch]
+            job = []
+            for frame, plan, ticket in zip(batch, plans, tickets, strict=True):
+                if plan.skipped:
+                    self._done(ticket, frame, plan, None)
+                else:
+                    job.append((frame, plan, ticket))
+            if not job:
+                continue
+            if all(frame.camera in self.live for frame, _, _ in job) and self.trackers:
                 try:
-                    if results is not None:
-                        self._hand_on(batch, plans, results, outputs)
-                finally:
-                    self._handed_on += 1
+                    self._jobs.put_nowait(job)
+                except queue.Full:  # every worker busy: keep the pace, predict this one
+                    for frame, _, ticket in job:
+                        self.stats.count("undetected." + frame.camera)
+                        self._done(ticket, frame, SKIP, None)
+                    continue
+            elif not self._queue(job):
+                return
+            for frame, plan, _ in job:
+                if self.gates is not None:
+                    self.gates[frame.camera].detecting(frame, plan)
+
+    def _queue(self, job: list) -> bool:
+        """Waits while every worker is busy (that is the pace); False once a worker died
+        (its failure is logged and ends the run)."""
+        while True:
+            try:
+                self._jobs.put(job, timeout=1.0)
+                return True
+            except queue.Full:
+                if not all(worker.is_alive() for worker in self._workers):
+                    return False
+
+    def _ticket(self, camera: str) -> tuple[str, int]:
+        number = self._taken.get(camera, 0)
+        self._taken[camera] = number + 1
+        return camera, number
 
     def _plan(self, batch: list[Frame]) -> list[Plan]:
-        """What to look at in each frame (in batch order, under the take lock)."""
+        """What to look at in each frame, in each camera's order."""
         if self.gates is None:
             return [WHOLE] * len(batch)
         plans = []
         for frame in batch:
-            with self._turn:  # the tracker moves on in the hand-over, under this lock
-                moving = self.trackers.moving_boxes(frame.camera, MOVING_PX_S)
-            plan = self.gates[frame.camera].plan(frame, moving)
+            gate = self.gates[frame.camera]
+            moving = NOTHING
+            if gate.motion is not None:
+                with self._turn:  # the tracker moves on in the hand-over, under this lock
+                    moving = self.trackers.moving_boxes(frame.camera, MOVING_PX_S)
+            plan = gate.plan(frame, moving)
             self.stats.count(("skipped." if plan.skipped else "detected.") + frame.camera)
             if plan.regions is not None and len(plan.regions):
                 self.stats.count("crops." + frame.camera, len(plan.regions))
             plans.append(plan)
         return plans
 
-    def _detect(self, batch: list[Frame], plans: list[Plan]) -> list[Detections | None] | None:
-        """Per frame: its detections in frame pixels, None where it was skipped. None for
-        the whole batch when the detector failed."""
+    def _work(self) -> None:
+        """A worker: detects the queued frames, then hands them on when their turn comes."""
+        beat = threading.current_thread().beat
+        while True:
+            beat()
+            try:
+                job = self._jobs.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if job is None:
+                return
+            frames, plans, tickets = zip(*job, strict=True)
+            results = self._detect(list(frames), list(plans))
+            for i, (frame, plan, ticket) in enumerate(job):
+                self._done(ticket, frame, plan, FAILED if results is None else results[i])
+
+    def _detect(self, batch: list[Frame], plans: list[Plan]) -> list[Detections] | None:
+        """Per frame, its detections in frame pixels; None when the detector failed."""
         images, spans = [], []
         for frame, plan in zip(batch, plans, strict=True):
             crops = [frame.image] if plan.regions is None else crops_of(frame.image, plan.regions)
             spans.append((len(images), len(images) + len(crops)))
             images += crops
-        if not images:
-            return [None] * len(batch)
         started = time.perf_counter()
         try:
             found = self.detector.detect(images)
             results = [
-                None if plan.skipped
-                else found[a] if plan.regions is None
+                found[a] if plan.regions is None
                 else merge_crops(found[a:b], plan.regions, self.detector.class_names)
                 for plan, (a, b) in zip(plans, spans, strict=True)
             ]  # fmt: skip
@@ -158,17 +212,31 @@ class DetectionStage:
         self.stats.time("detect", time.perf_counter() - started, len(images))
         return results
 
-    def _hand_on(self, batch: list[Frame], plans: list[Plan], results, outputs) -> None:
-        """In batch order: track each camera's frames, then give them to every output."""
+    def _done(self, ticket: tuple[str, int], frame: Frame, plan: Plan, detections) -> None:
+        """Hands on this camera's frames whose turn has come: this one, if its earlier
+        ones are through, and those that were waiting for it."""
+        camera, number = ticket
+        with self._turn:
+            waiting = self._ready.setdefault(camera, {})
+            waiting[number] = (frame, plan, detections)
+            turn = self._next.get(camera, 0)
+            while turn in waiting:
+                frame, plan, detections = waiting.pop(turn)
+                turn += 1
+                self._next[camera] = turn
+                if detections is not FAILED:
+                    self._hand_on(frame, plan, detections)
+
+    def _hand_on(self, frame: Frame, plan: Plan, detections: Detections | None) -> None:
+        """Track the frame (a skipped one too: its objects are predicted), then give it to
+        every output."""
         if self.trackers is not None:
             started = time.perf_counter()
-            results = [
-                self.trackers.update(frame.camera, detections, frame.timestamp,
-                                     observed=None if plan.skipped else plan.regions)
-                for frame, plan, detections in zip(batch, plans, results, strict=True)
-            ]  # fmt: skip
-            self.stats.time("track", time.perf_counter() - started, len(batch))
-        for frame, detections in zip(batch, results, strict=True):
-            self.frames_done[frame.camera] = self.frames_done.get(frame.camera, 0) + 1
-            for submit in outputs:
-                submit(frame, detections)
+            observed = None if plan.skipped else plan.regions
+            detections = self.trackers.update(
+                frame.camera, detections, frame.timestamp, observed=observed
+            )
+            self.stats.time("track", time.perf_counter() - started)
+        self.frames_done[frame.camera] = self.frames_done.get(frame.camera, 0) + 1
+        for submit in self._outputs:
+            submit(frame, detections)

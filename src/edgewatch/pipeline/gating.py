@@ -41,32 +41,43 @@ SKIP = Plan(np.zeros((0, 4), np.int64))
 
 
 class CameraGate:
-    def __init__(self, camera: CameraConfig, width: int, height: int, *, input_size: int) -> None:
+    def __init__(
+        self, camera: CameraConfig, width: int, height: int, *, input_size: int, offset: float = 0
+    ) -> None:
+        """``offset``: seconds to shift this camera's whole-frame refreshes by, so that the
+        cameras of a box started together do not all refresh in the same instant."""
         self.config = camera.motion
         self.width, self.height, self.input_size = width, height, input_size
         self.motion = (
             MotionDetector(camera.motion, width, height) if camera.motion.enabled else None
         )
         self.interval = 1.0 / camera.detect_fps if camera.detect_fps else 0.0
-        self._last_detected = self._last_whole = float("-inf")
+        self._last_detected = float("-inf")
+        self._last_whole: float | None = float("-inf") if not offset else None
+        self._offset = offset
 
     def observe(self, frame: Frame) -> None:
         """In the camera's reader thread, for every frame."""
         if self.motion is not None:
-            frame.motion = self.motion.update(frame.image)
+            frame.motion = self.motion.update(frame.grey)
 
     def plan(self, frame: Frame, moving: np.ndarray) -> Plan:
         """In frame order, at detection time. ``moving``: predicted boxes of the objects
-        being followed that move."""
+        being followed that move. Call `detecting` when the plan is carried out."""
         now = frame.timestamp
+        if self._last_whole is None:  # the first frame: refreshes start `offset` later
+            self._last_whole = now - self.config.refresh_s + self._offset
         if now - self._last_detected < self.interval:
             return SKIP
-        plan = WHOLE if self.motion is None else self._motion_plan(frame, moving, now)
-        if plan is WHOLE:
-            self._last_whole = now
+        return WHOLE if self.motion is None else self._motion_plan(frame, moving, now)
+
+    def detecting(self, frame: Frame, plan: Plan) -> None:
+        """The plan goes to the detector (one not carried out, for a busy detector, is
+        asked for again at the next frame)."""
         if not plan.skipped:
-            self._last_detected = now
-        return plan
+            self._last_detected = frame.timestamp
+            if plan.regions is None:
+                self._last_whole = frame.timestamp
 
     def _motion_plan(self, frame: Frame, moving: np.ndarray, now: float) -> Plan:
         if now - self._last_whole >= self.config.refresh_s or self.motion.lighting:

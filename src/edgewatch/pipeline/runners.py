@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from edgewatch.draw.annotate import Annotator
 from edgewatch.errors import EdgewatchError
-from edgewatch.outputs.base import Sink
+from edgewatch.outputs.base import Selective, Sink, Watched
 from edgewatch.pipeline.queues import BoundedQueue, Closed
 from edgewatch.stats import PipelineStats
 from edgewatch.supervise import SupervisedThread
@@ -29,8 +29,11 @@ class SinkRunner(SupervisedThread):
         self.queue: BoundedQueue[tuple[Frame, Detections]] = BoundedQueue(capacity)
         self.errors = 0
         self.first_error: str | None = None
+        self.selective = isinstance(sink, Selective)
 
     def submit(self, frame: Frame, detections: Detections) -> None:
+        if self.selective and not self.sink.wants(frame.camera):
+            return  # nothing to do with it: not even a thread switch
         # A lossless sink makes the caller wait even while stopping: what was detected
         # before Ctrl-C is still written. Sinks never stop draining, so this cannot hang.
         self.queue.put((frame, detections), lossless=self.sink.lossless)
@@ -96,11 +99,22 @@ class VideoStage:
     def open(self, streams) -> None:
         pass
 
+    def wants(self, camera: str) -> bool:
+        """Nobody watching the RTSP stream and nothing recording it: nothing to draw."""
+        return any(self._wanted(runner, camera) for runner in self.video)
+
+    @staticmethod
+    def _wanted(runner: SinkRunner, camera: str) -> bool:
+        return not isinstance(runner.sink, Watched) or runner.sink.watched(camera)
+
     def write(self, frame: Frame, detections: Detections) -> None:
+        wanted = [runner for runner in self.video if self._wanted(runner, frame.camera)]
+        if not wanted:
+            return
         started = time.perf_counter()
         frame = self.annotator(frame, detections)
         self.stats.time("draw", time.perf_counter() - started)
-        for runner in self.video:
+        for runner in wanted:
             runner.submit(frame, detections)
 
     def close(self) -> None:

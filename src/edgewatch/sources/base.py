@@ -116,7 +116,8 @@ class Source(Protocol):
         ...
 
     def frames(self) -> Iterator[tuple[np.ndarray, float | None]]:
-        """BGR images with their presentation time in seconds (None when unknown).
+        """Pictures with their presentation time in seconds (None when unknown): BGR
+        (H, W, 3), or YUV 4:2:0 planes (H*3/2, W) that `Frame` converts when asked.
 
         Ends at the end of a file; raises SourceError when a live stream is lost.
         """

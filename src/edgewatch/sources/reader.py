@@ -151,7 +151,11 @@ class CameraReader(SupervisedThread):
                     wait = started_mono + pts - time.monotonic()
                     if wait > 0 and self._wait(wait):
                         break
-            frame = Frame(self.camera.name, self.frames_read, timestamp, image)
+            frame = (
+                Frame(self.camera.name, self.frames_read, timestamp, image)
+                if image.ndim == 3
+                else Frame(self.camera.name, self.frames_read, timestamp, yuv=image)
+            )
             self.beat()
             if not self.handle(frame):
                 break
