@@ -11,8 +11,9 @@ most ``detect_fps`` frames a second, tracks every frame, and serves each on its 
 mount (nobody watching, so nothing is encoded).
 
 A camera keeps up when edgewatch handles all its frames (95%, allowing for the start),
-drops none, and makes 95% of the detections it wants (when every detection worker is busy,
-a live camera's frame is tracked without a detection rather than held up). The largest
+drops none, and makes 95% of the detections it wants in time (when every detection worker
+is busy, a live camera's frame is tracked without a detection rather than held up, and
+the next frame asks again; a detection a whole interval late counts as missed). The largest
 such N up to ``--cameras`` is found by doubling, then halving the gap, once with motion
 gating and once detecting every frame (at ``detect_fps``).
 """
@@ -144,10 +145,10 @@ def trial(clips: list[Path], count: int, *, motion: bool, detect_fps: float) -> 
     server.stop()
     expected = FPS * elapsed
     slowest = min(frames.values(), default=0) / expected if frames else 0.0
-    wanted = sum(v for k, v in counters.items() if k.startswith("detected."))
+    made = sum(v for k, v in counters.items() if k.startswith("detected."))
     skipped = sum(v for k, v in counters.items() if k.startswith("skipped."))
     undetected = sum(v for k, v in counters.items() if k.startswith("undetected."))
-    detected_share = 1 - undetected / wanted if wanted else 1.0
+    detected_share = made / (made + undetected) if made else 1.0
     return {
         "cameras": count,
         "motion_gating": motion,
@@ -160,7 +161,7 @@ def trial(clips: list[Path], count: int, *, motion: bool, detect_fps: float) -> 
         # Detections the gating (or detect_fps) asked for that a busy detector could not
         # make: the tracker predicted those frames instead.
         "detections_made_share": round(detected_share, 3),
-        "frames_detected_share": round(wanted / max(wanted + skipped, 1), 3),
+        "frames_detected_share": round(made / max(made + skipped, 1), 3),
         "cores_used": {
             name: round(seconds / elapsed, 2) for name, seconds in _by_stage(cpu0, cpu1).items()
         },  # fmt: skip

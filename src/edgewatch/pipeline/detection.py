@@ -120,12 +120,16 @@ class DetectionStage:
                     self._jobs.put_nowait(job)
                 except queue.Full:  # every worker busy: keep the pace, predict this one
                     for frame, _, ticket in job:
-                        self.stats.count("undetected." + frame.camera)
+                        if self.gates is None or self.gates[frame.camera].overdue(frame):
+                            self.stats.count("undetected." + frame.camera)
                         self._done(ticket, frame, SKIP, None)
                     continue
             elif not self._queue(job):
                 return
             for frame, plan, _ in job:
+                self.stats.count("detected." + frame.camera)
+                if plan.regions is not None:
+                    self.stats.count("crops." + frame.camera, len(plan.regions))
                 if self.gates is not None:
                     self.gates[frame.camera].detecting(frame, plan)
 
@@ -157,9 +161,7 @@ class DetectionStage:
                 with self._turn:  # the tracker moves on in the hand-over, under this lock
                     moving = self.trackers.moving_boxes(frame.camera, MOVING_PX_S)
             plan = gate.plan(frame, moving)
-            self.stats.count(("skipped." if plan.skipped else "detected.") + frame.camera)
-            if plan.regions is not None and len(plan.regions):
-                self.stats.count("crops." + frame.camera, len(plan.regions))
+            self.stats.count(("skipped." if plan.skipped else "wanted.") + frame.camera)
             plans.append(plan)
         return plans
 

@@ -71,6 +71,12 @@ class CameraGate:
             return SKIP
         return WHOLE if self.motion is None else self._motion_plan(frame, moving, now)
 
+    def overdue(self, frame: Frame) -> bool:
+        """A detection this camera wants is a whole interval late (one frame put off for
+        a busy detector is not: the next frame gets it)."""
+        late = max(self.interval, 0.1)
+        return frame.timestamp - self._last_detected >= self.interval + late
+
     def detecting(self, frame: Frame, plan: Plan) -> None:
         """The plan goes to the detector (one not carried out, for a busy detector, is
         asked for again at the next frame)."""
