@@ -1,4 +1,4 @@
-"""`edgewatch bench [pipeline|tracking|ingest|influx]`."""
+"""`edgewatch bench [pipeline|tracking|accuracy|ingest|influx|chaos|fuzz]`."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "bench",
         help="measure the pipeline against a naive loop; bench ingest: MQTT -> InfluxDB; "
         "bench influx: writes into InfluxDB and forward; bench chaos: the whole stack under "
-        "kills, audited for loss; bench fuzz: strangers' bytes into every input",
+        "kills, audited for loss; bench accuracy: int8 and motion gating against the full "
+        "detector on the footage; bench fuzz: strangers' bytes into every input",
     )
     bench.add_argument(
         "what",
         nargs="?",
-        choices=["pipeline", "tracking", "ingest", "influx", "chaos", "fuzz"],
+        choices=["pipeline", "tracking", "accuracy", "ingest", "influx", "chaos", "fuzz"],
         default="pipeline",
     )
     bench.add_argument("--messages", type=int, default=3000, help="ingest: messages to send")
@@ -51,6 +52,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from edgewatch.bench.tracking import print_tracking_bench
 
         return print_tracking_bench(args)
+    if args.what == "accuracy":
+        from edgewatch.bench.accuracy import print_accuracy_bench
+
+        return print_accuracy_bench(args)
     if args.what == "influx":
         from edgewatch.bench.influx import print_influx_bench
 
