@@ -10,7 +10,8 @@ import pytest
 
 from edgewatch.clients.durable_queue import DurableQueue
 from edgewatch.events.config import SnapshotConfig
-from edgewatch.events.snapshots import SnapshotKeeper
+from edgewatch.events.model import Episode
+from edgewatch.events.snapshots import SnapshotWriter
 from edgewatch.events.store import EventStore
 from edgewatch.paths import make_private_dir, write_private
 
@@ -38,11 +39,13 @@ def test_state_databases_and_their_journals_are_private(tmp_path):
 
 
 def test_snapshots_are_private(tmp_path):
-    keeper = SnapshotKeeper(SnapshotConfig(dir=tmp_path / "snaps"))
-    keeper.offer("e1", np.zeros((48, 64, 3), np.uint8), (1, 1, 20, 30), 0.9, "person", 0, 0.0)
-    path = tmp_path / "snaps" / "door" / "e1.jpg"
-    assert keeper.write("e1", path)
-    assert mode(path) == 0o600
+    writer = SnapshotWriter(SnapshotConfig(dir=tmp_path / "snaps"))
+    writer.keep("e1", np.zeros((48, 64, 3), np.uint8), (1, 1, 20, 30), 0.9, 0.0)
+    episode = Episode("e1", "door", "person", 1, 0.0)
+    writer.write_best(episode, 0, (), ())
+    assert episode.snapshot == "door/e1.jpg"
+    for name in ("e1.jpg", "e1-crop.jpg"):
+        assert mode(tmp_path / "snaps" / "door" / name) == 0o600
     assert mode(tmp_path / "snaps") == mode(tmp_path / "snaps" / "door") == 0o700
 
 

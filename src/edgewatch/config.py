@@ -46,6 +46,8 @@ DEPRECATED_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("outputs", "mqtt", "publish_on_change"): ("outputs", "mqtt", "report_on_change"),
     ("outputs", "mqtt", "system_interval_s"): ("pipeline", "system_interval_s"),
     ("outputs", "influx", "write_on_change"): ("outputs", "influx", "report_on_change"),
+    # Events were one message per happening there; episodes have their own topic now.
+    ("events", "mqtt_topic"): ("events", "happenings_topic"),
 }  # fmt: skip
 
 

@@ -30,6 +30,31 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return iou_matrix(np.asarray(box).reshape(1, 4), np.asarray(boxes).reshape(-1, 4))[0]
 
 
+def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N,) IoU of each xyxy box of ``a`` with the box in the same row of ``b`` (NaN
+    where either is NaN)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    w = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    h = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    inter = np.maximum(w, 0) * np.maximum(h, 0)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    with np.errstate(invalid="ignore"):
+        return inter / np.maximum(area_a + area_b - inter, 1e-9)
+
+
+def covered_share(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """(N, M) the share of each xyxy box's area that each of ``others`` covers."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    others = np.asarray(others, np.float64).reshape(-1, 4)
+    a, b = boxes[:, None, :], others[None, :, :]
+    w = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    h = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    inter = np.maximum(w, 0) * np.maximum(h, 0)
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
+    return inter / area[:, None]
+
+
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """(N,) bool: even-odd rule, all points against all edges at once."""
     return Polygon(polygon).contains(points)

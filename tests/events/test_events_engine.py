@@ -1,5 +1,5 @@
-"""EventEngine on synthetic tracked objects: lines both ways, zones, loitering, a parked
-car through a detector blink."""
+"""EventEngine on synthetic tracked objects: one episode per object, lines both ways,
+zones, loitering, flicker debounced, a parked car through a detector blink, filters."""
 
 import pytest
 from event_scenes import config, feet_box, frame, tracked
@@ -17,124 +17,163 @@ GATE = {"name": "gate", "camera": "yard", "a": [320, 0], "b": [320, 480]}
 
 
 def run(engine, positions, track_id=1, start=0.0, **kw):
-    """Feed one object at each (x, y) feet position, one frame per 1/FPS s; all events."""
-    events = []
+    """Feed one object at each (x, y) feet position, one frame per 1/FPS s; all changes."""
+    changes = []
     for i, (x, y) in enumerate(positions):
         t = start + i / FPS
-        events += engine.update(frame(t), tracked((track_id, feet_box(x, y), *kw.get("obj", ()))))
-    return events
+        changes += engine.update(frame(t), tracked((track_id, feet_box(x, y), *kw.get("obj", ()))))
+    return changes
 
 
 def idle(engine, start, seconds):
-    events = []
+    changes = []
     for i in range(int(seconds * FPS)):
-        events += engine.update(frame(start + i / FPS), tracked())
-    return events
+        changes += engine.update(frame(start + i / FPS), tracked())
+    return changes
+
+
+def happenings(changes, kind=None):
+    return [h for c in changes for h in c.happenings if kind is None or h.kind == kind]
+
+
+def test_one_object_is_one_episode_new_then_updates_then_end():
+    engine = EventEngine("yard", config(zones=[ZONE], lines=[GATE], left_after_s=2))
+    changes = run(engine, [(x, 300) for x in range(100, 540, 20)])
+    changes += idle(engine, 3.0, 3)
+    assert [c.type for c in changes][0] == "new" and changes[-1].type == "end"
+    assert {c.type for c in changes[1:-1]} == {"update"}
+    assert len({c.after.id for c in changes}) == 1
+    assert changes[0].before is None and changes[-1].before.end is None
+    assert changes[-1].after.end is not None
+    kinds = [h.kind for h in happenings(changes)]
+    assert kinds == ["entered", "zone_entered", "line_crossed", "zone_left", "left"]
+    final = changes[-1].after
+    assert final.entered_zones == ["porch"] and final.zones == []
+    assert [(c.line, c.direction) for c in final.crossings] == [("gate", "right->left")]
+
+
+def test_messages_carry_iso_times_and_rounded_numbers():
+    engine = EventEngine("yard", config())
+    (change,) = engine.update(frame(0), tracked((1, feet_box(300, 300), 0.876543)))
+    data = change.to_dict()
+    assert data["type"] == "new" and data["before"] is None
+    after = data["after"]
+    assert after["start_time"].endswith("Z") and "T" in after["start_time"]
+    assert after["top_score"] == 0.877
+    assert all(v == round(v, 1) for v in after["box"])
+    (entered,) = change.happenings
+    assert entered.to_dict()["event_type"] == "entered"
 
 
 def test_line_crossed_both_ways_gives_opposite_directions():
     engine = EventEngine("yard", config(lines=[GATE]))
     xs = list(range(100, 540, 20)) + list(range(540, 100, -20))
-    events = run(engine, [(x, 300) for x in xs])
-    crossings = [e for e in events if e.kind == "line_crossed"]
+    crossings = happenings(run(engine, [(x, 300) for x in xs]), "line_crossed")
     # a->b points down the picture; its right side is the picture's left (x < 320).
-    assert [e.direction for e in crossings] == ["right->left", "left->right"]
-    assert all(e.zone == "gate" and e.track_id == 1 and e.end == e.start for e in crossings)
+    assert [h.direction for h in crossings] == ["right->left", "left->right"]
+    assert all(h.zone == "gate" and h.track_id == 1 for h in crossings)
+
+
+def test_feet_jittering_across_a_line_cross_it_once():
+    engine = EventEngine("yard", config(lines=[GATE]))
+    # Walks up to the line, then stands on it swaying 15 px either side, then walks on.
+    path = [(x, 300) for x in range(200, 300, 20)]
+    path += [(305 if i % 2 else 335, 300) for i in range(30)]
+    path += [(x, 300) for x in range(340, 500, 20)]
+    crossings = happenings(run(engine, path), "line_crossed")
+    assert len(crossings) == 1
 
 
 def test_walking_past_the_end_of_a_line_is_no_crossing():
     short = {**GATE, "a": [320, 0], "b": [320, 100]}
     engine = EventEngine("yard", config(lines=[short]))
-    events = run(engine, [(x, 300) for x in range(100, 540, 20)])
-    assert not [e for e in events if e.kind == "line_crossed"]
+    assert not happenings(run(engine, [(x, 300) for x in range(100, 540, 20)]), "line_crossed")
 
 
-def test_zone_entered_then_left_is_one_event_that_gets_its_end():
+def test_feet_on_a_zone_edge_enter_it_once():
+    engine = EventEngine("yard", config(zones=[ZONE]))
+    # Standing on the edge at x=200: inside one frame, outside the next.
+    path = [(195 if i % 2 else 205, 300) for i in range(60)]
+    changes = run(engine, path)
+    assert len(happenings(changes, "zone_entered")) <= 1
+    assert not happenings(changes, "zone_left")
+
+
+def test_zone_left_after_zone_exit_s_outside():
     engine = EventEngine("yard", config(zones=[ZONE]))
     path = [(100, 300)] * 5 + [(300, 300)] * 20 + [(500, 300)] * 20
-    events = run(engine, path)
-    zone = [e for e in events if e.zone == "porch"]
-    assert [e.kind for e in zone] == ["zone_entered", "zone_left"]
-    assert zone[0].id == zone[1].id and zone[0].end is None
-    assert zone[1].end - zone[1].start == pytest.approx(2.0, abs=1e-6)  # from 0.5 s to 2.5 s
-    scene = [e for e in events if e.zone is None]
-    assert [e.kind for e in scene] == ["entered"]  # still in view
+    zone = [h for h in happenings(run(engine, path)) if h.zone == "porch"]
+    assert [h.kind for h in zone] == ["zone_entered", "zone_left"]
+    assert zone[0].time == pytest.approx(0.6 + frame(0).timestamp)  # 2nd frame inside
+    assert zone[1].time == pytest.approx(2.5 + frame(0).timestamp)  # the first frame outside
 
 
-def test_object_leaving_the_scene_closes_its_zone_and_scene_events():
-    engine = EventEngine("yard", config(zones=[ZONE], left_after_s=2))
-    events = run(engine, [(300, 300)] * 10)
-    events += idle(engine, 1.0, 3)
-    kinds = [(e.kind, e.end is not None) for e in events]
-    assert kinds == [
-        ("entered", False),
-        ("zone_entered", False),
-        ("zone_left", True),
-        ("left", True),
-    ]
-    assert events[-1].end == pytest.approx(events[0].start + 0.9)
-
-
-@pytest.mark.parametrize(("stay_s", "expected"), [(4.5, 0), (5.5, 1)])
+@pytest.mark.parametrize(("stay_s", "expected"), [(4.5, 0), (5.7, 1)])
 def test_loitering_just_under_and_just_over_the_limit(stay_s, expected):
     engine = EventEngine("yard", config(zones=[{**ZONE, "loiter_s": 5}]))
     inside = [(300, 300)] * int(round(stay_s * FPS))
-    events = run(engine, inside + [(500, 300)] * 20)
-    loiter = [e for e in events if e.kind == "loitering"]
-    assert len({e.id for e in loiter}) == expected
+    changes = run(engine, inside + [(500, 300)] * 20)
+    loiter = happenings(changes, "loitering")
+    assert len(loiter) == expected
     if expected:
-        assert loiter[0].end is None and loiter[-1].end is not None
-        assert loiter[0].zone == "porch"
+        assert loiter[0].zone == "porch" and changes[-1].after.loitering == ["porch"]
 
 
-def test_parked_car_with_a_new_track_id_after_a_blink_is_one_entered_event():
-    engine = EventEngine("yard", config(zones=[ZONE], left_after_s=2))
+def test_parked_car_through_detector_blinks_is_one_episode():
+    engine = EventEngine("yard", config(zones=[ZONE], left_after_s=2, stationary_after_s=2))
     car = (210, 250, 390, 350)
-    events = []
-    for i in range(100):
+    changes = []
+    for i in range(600):  # a minute
         t = i / FPS
-        if 30 <= i < 33:
-            d = tracked()  # the detector missed it
+        if i % 100 in range(30, 60):
+            d = tracked()  # the detector missed it for 3 s
         else:
-            tid = 7 if i < 30 else 8  # and the tracker started over
+            tid = 7 + i // 100  # and the tracker started over each time
             jitter = (i % 3) - 1
             d = tracked((tid, [v + jitter for v in car], 0.8, 2))
-        events += engine.update(frame(t), d)
-    assert [e.kind for e in events] == ["entered", "zone_entered"]
-    assert engine.tracks.keys() == {8}
-
-
-def test_blink_longer_than_left_after_s_reopens_the_same_event():
-    engine = EventEngine("yard", config(left_after_s=1, stationary_window_s=30))
-    car = (210, 250, 390, 350)
-    events = [*engine.update(frame(0), tracked((7, car, 0.8, 2)))]
-    events += idle(engine, 0.1, 5)
-    events += engine.update(frame(6), tracked((9, car, 0.8, 2)))
-    assert [e.kind for e in events] == ["entered", "left", "entered"]
-    assert len({e.id for e in events}) == 1
+        changes += engine.update(frame(t), d)
+    assert [h.kind for h in happenings(changes)] == ["entered", "zone_entered"]
+    assert len({c.after.id for c in changes}) == 1 and changes[-1].after.stationary
 
 
 def test_a_different_label_at_the_same_place_is_a_new_object():
     engine = EventEngine("yard", config(left_after_s=1))
     box = (210, 250, 390, 350)
-    events = [*engine.update(frame(0), tracked((7, box, 0.8, 2)))]
-    events += engine.update(frame(0.1), tracked((8, box, 0.8, 0)))
-    assert [(e.kind, e.label) for e in events] == [("entered", "car"), ("entered", "person")]
+    changes = [*engine.update(frame(0), tracked((7, box, 0.8, 2)))]
+    changes += engine.update(frame(0.1), tracked((8, box, 0.8, 0)))
+    assert [(c.type, c.after.label) for c in changes] == [("new", "car"), ("new", "person")]
 
 
 def test_zone_labels_filter_and_untracked_objects_are_ignored():
     engine = EventEngine("yard", config(zones=[{**ZONE, "labels": ["person"]}]))
-    events = run(engine, [(300, 300)] * 5, obj=(0.9, 2))  # a car
-    assert [e.kind for e in events] == ["entered"]
+    changes = run(engine, [(300, 300)] * 5, obj=(0.9, 2))  # a car
+    assert [h.kind for h in happenings(changes)] == ["entered"]
     untracked = Detections(
         xyxy=[feet_box(300, 300)], confidence=[0.9], class_id=[0], tracker_id=[NO_TRACK]
     )
     assert engine.update(frame(1), untracked) == []
 
 
-def test_best_confidence_is_carried_to_the_closing_event():
-    engine = EventEngine("yard", config(left_after_s=1))
+def test_filters_hold_back_small_and_doubtful_objects():
+    rules = {"person": {"min_area": 5000, "min_score": 0.6, "min_frames": 3}}
+    engine = EventEngine("yard", config(filters=rules))
+    small = run(engine, [(300, 300)] * 10, obj=(0.9,), track_id=1)  # 40x100 = 4000 px
+    assert small == []
+    big = (100, 100, 200, 300)
+    doubtful = tracked((2, big, 0.9))
+    doubtful.data["score"] = doubtful.confidence * 0 + 0.5  # the tracker's median
+    assert engine.update(frame(2), doubtful) == []
+    changes = []
+    for i in range(3):
+        changes += engine.update(frame(3 + i / FPS), tracked((3, big, 0.9)))
+    assert [c.type for c in changes] == ["new"] and changes[0].after.track_id == 3
+
+
+def test_top_score_and_occupancy():
+    engine = EventEngine("yard", config(zones=[ZONE], left_after_s=1))
     for i, conf in enumerate([0.5, 0.93, 0.6]):
         engine.update(frame(i / FPS), tracked((1, feet_box(300, 300), conf)))
-    events = idle(engine, 0.3, 2)
-    assert events[-1].kind == "left" and events[-1].best_confidence == pytest.approx(0.93)
+    assert engine.occupancy() == {(None, "person"): 1, ("porch", "person"): 1}
+    changes = idle(engine, 0.3, 2)
+    assert changes[-1].type == "end" and changes[-1].after.top_score == pytest.approx(0.93)
+    assert engine.occupancy() == {}

@@ -1,5 +1,6 @@
-"""Snapshots: the best frame, box drawn, not the annotator's drawing; retention by age
-and by total size, oldest first."""
+"""Snapshots: written before the change that names them; the best frame with its box,
+the zones and lines, camera and time; the frame a line was crossed in, that line
+emphasised; a crop; retention by age and by total size, oldest first."""
 
 import os
 import time
@@ -9,50 +10,63 @@ import numpy as np
 from event_scenes import config, feet_box, frame, tracked
 
 from edgewatch.events.engine import EventEngine
-from edgewatch.events.snapshots import SnapshotKeeper, prune
+from edgewatch.events.snapshots import SnapshotWriter, prune
+
+GATE = {"name": "gate", "camera": "yard", "a": [320, 0], "b": [320, 480]}
 
 
 def engine_with_snapshots(tmp_path, **snap):
     events = config(
         left_after_s=1,
+        lines=[GATE],
         snapshots={"dir": tmp_path / "snaps", "min_interval_s": 0, "jpeg_quality": 95, **snap},
     )
-    keeper = SnapshotKeeper(events.snapshots)
-    return EventEngine("yard", events, snapshots=keeper), keeper
+    writer = SnapshotWriter(events.snapshots)
+    return EventEngine("yard", events, snapshots=writer), writer
 
 
-def test_snapshot_is_the_best_frame_with_the_box_drawn(tmp_path):
-    engine, keeper = engine_with_snapshots(tmp_path)
-    box = (200, 150, 320, 400)
+def test_every_snapshot_a_change_names_is_on_disk_when_it_is_returned(tmp_path):
+    engine, _ = engine_with_snapshots(tmp_path, write_after_s=0.5)
+    for i, x in enumerate(range(100, 540, 10)):
+        conf = 0.5 + 0.01 * i
+        for change in engine.update(frame(i / 10), tracked((1, feet_box(x, 300), conf))):
+            named = [change.after.snapshot, change.after.thumbnail]
+            named += [h.snapshot for h in change.happenings if h.snapshot]
+            for name in filter(None, named):
+                assert (tmp_path / "snaps" / name).is_file(), name
+
+
+def test_best_snapshot_is_the_best_frame_with_the_box_drawn_not_the_overlay(tmp_path):
+    engine, writer = engine_with_snapshots(tmp_path)
+    box = (200, 150, 300, 400)  # left of the line: never crosses it
     for i, (conf, grey) in enumerate([(0.5, 60), (0.93, 120), (0.6, 180)]):
         f = frame(i / 10, value=grey)
         engine.update(f, tracked((1, box, conf)))
-        f.image[:] = (0, 0, 255)  # the annotator draws on the frame afterwards
-    events = engine.update(frame(2.0), tracked())
-    left = events[-1]
-    assert left.kind == "left" and left.snapshot.endswith(f"yard/{left.id}.jpg")
-    image = cv2.imread(left.snapshot)
+    (end,) = engine.update(frame(2.0), tracked())
+    assert end.type == "end" and end.after.snapshot == f"yard/{end.after.id}.jpg"
+    image = cv2.imread(str(tmp_path / "snaps" / end.after.snapshot))
     assert image.shape == (480, 640, 3)
-    assert abs(int(image[50, 50].mean()) - 120) <= 3  # the 0.93 frame, not red, not the others
-    edge = image[200:350, 199:202].reshape(-1, 3).mean(axis=0)  # the box's left side
+    assert abs(int(image[300, 500].mean()) - 120) <= 4  # the 0.93 frame, not the others
+    edge = image[250:350, 199:202].reshape(-1, 3).mean(axis=0)  # the box's left side
     b, g, r = edge
-    assert g > 170 and b < 80 and r < 80, edge  # person: green (0, 200, 0)
-    assert keeper.copies == 2 and keeper.written == 1
+    assert g > 150 and b < 100 and r < 100, edge  # person: green
+    assert writer.jpeg[end.after.id][:2] == b"\xff\xd8"  # what MQTT gets: a JPEG
+    thumb = cv2.imread(str(tmp_path / "snaps" / end.after.thumbnail))
+    assert thumb.shape[0] >= 160 and thumb.shape[1] >= 160
 
 
-def test_copies_are_rate_limited_per_object(tmp_path):
-    engine, keeper = engine_with_snapshots(tmp_path, min_interval_s=0.5)
-    for i in range(10):  # confidence improves every frame, 10 fps
-        engine.update(frame(i / 10), tracked((1, feet_box(300, 300), 0.5 + i * 0.04)))
-    assert keeper.copies == 2  # at 0.0 s and 0.5 s
-
-
-def test_snapshot_written_after_write_after_s_while_still_in_view(tmp_path):
-    engine, keeper = engine_with_snapshots(tmp_path, write_after_s=1)
-    events = []
-    for i in range(15):
-        events += engine.update(frame(i / 10), tracked((1, feet_box(300, 300), 0.8)))
-    assert os.path.exists(events[0].snapshot) and keeper.written == 1
+def test_the_crossing_frame_is_kept_with_its_line_drawn(tmp_path):
+    engine, _ = engine_with_snapshots(tmp_path)
+    crossing = None
+    for i, x in enumerate(range(200, 460, 20)):
+        for change in engine.update(frame(i / 10, value=90 + i), tracked((1, feet_box(x, 300)))):
+            crossing = next((h for h in change.happenings if h.kind == "line_crossed"), crossing)
+    assert crossing is not None and crossing.snapshot.startswith("yard/")
+    image = cv2.imread(str(tmp_path / "snaps" / crossing.snapshot)).astype(int)
+    raw = frame(0).image.astype(int)
+    # The line (x = 320) is drawn where the raw picture is flat grey.
+    assert np.abs(image[50:150, 318:323] - 90).max() > 60
+    assert image.shape == raw.shape
 
 
 def _file(folder, name, size, age_s, now):
@@ -91,4 +105,4 @@ def test_prune_ignores_files_that_are_not_snapshots(tmp_path):
 def test_box_drawing_survives_jpeg(tmp_path):
     # A sanity check of the check above: without the box the edge is grey.
     image = cv2.imdecode(cv2.imencode(".jpg", np.full((480, 640, 3), 120, np.uint8))[1], 1)
-    assert abs(int(image[200:350, 199:202, 1].mean()) - 120) <= 3
+    assert abs(int(image[250:350, 199:202, 1].mean()) - 120) <= 3

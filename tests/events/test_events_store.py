@@ -1,27 +1,24 @@
 """The SQLite event store and `edgewatch events` listing."""
 
+import json
+
 import pytest
 from event_scenes import T0
 
 from edgewatch.cli import build_parser
 from edgewatch.cli.events import list_events, parse_duration
 from edgewatch.errors import ConfigError
-from edgewatch.events.engine import Event
+from edgewatch.events.model import Crossing, Episode, Happening
 from edgewatch.events.store import EventStore
 
 
-def event(i, **kw) -> Event:
-    fields = dict(
-        id=f"e{i}",
-        camera="yard",
-        kind="entered",
-        zone=None,
-        label="person",
-        track_id=i,
-        start=T0 + i * 60,
-        best_confidence=0.8,
-    )
-    return Event(**{**fields, **kw})
+def episode(i, **kw) -> Episode:
+    fields = dict(id=f"e{i}", camera="yard", label="person", track_id=i, start=T0 + i * 60)
+    return Episode(**{**fields, **kw})
+
+
+def happening(e: Episode, kind, at, **kw) -> Happening:
+    return Happening(e.id, e.camera, kind, e.label, e.track_id, at, **kw)
 
 
 @pytest.fixture
@@ -31,40 +28,73 @@ def store(tmp_path):
     s.close()
 
 
-def test_round_trip_and_upsert_keeps_one_row_per_event(store):
-    e = event(1, zone="porch", kind="zone_entered", snapshot="/s/e1.jpg")
-    store.upsert(e)
-    e.kind, e.end, e.best_confidence = "zone_left", e.start + 12.5, 0.95
-    store.upsert(e)
-    (back,) = store.query()
-    assert back == e and back.duration_s == 12.5
+def test_an_episode_is_one_row_updated_and_its_happenings_are_kept_in_order(store):
+    e = episode(1, top_score=0.8)
+    store.save(e, [happening(e, "entered", e.start)])
+    e.entered_zones, e.zones = ["porch"], ["porch"]
+    store.save(e, [happening(e, "zone_entered", e.start + 1, zone="porch")])
+    e.crossings.append(Crossing("gate", "left->right", e.start + 2))
+    e.end, e.snapshot = e.start + 3, "yard/e1.jpg"
+    crossed = happening(e, "line_crossed", e.start + 2, zone="gate", direction="left->right")
+    store.save(e, [crossed, happening(e, "left", e.start + 3)])
+    (back,) = store.episodes()
+    assert back.episode.end == e.end and back.episode.snapshot == "yard/e1.jpg"
+    assert back.episode.entered_zones == ["porch"]
+    assert back.episode.crossings == [Crossing("gate", "left->right", e.start + 2)]
+    kinds = [h.kind for h in back.happenings]
+    assert kinds == ["entered", "zone_entered", "line_crossed", "left"]
 
 
-def test_filters_and_newest_first(store):
-    store.upsert(event(1))
-    store.upsert(event(2, camera="street"))
-    store.upsert(event(3, label="car"))
-    store.upsert(event(4, zone="porch", kind="zone_entered"))
-    store.upsert(event(5, kind="line_crossed", zone="gate", direction="left->right"))
-    assert [e.id for e in store.query()] == ["e5", "e4", "e3", "e2", "e1"]
-    assert [e.id for e in store.query(camera="street")] == ["e2"]
-    assert [e.id for e in store.query(label="car")] == ["e3"]
-    assert [e.id for e in store.query(zone="porch")] == ["e4"]
-    assert [e.id for e in store.query(kind="line_crossed")][0] == "e5"
-    assert [e.id for e in store.query(limit=2)] == ["e5", "e4"]
-    # since: started in the last 150 s of "now" = T0 + 300 -> e3 (T0+180) onwards;
-    # e1 and e2 are still open, so they count as recent too
-    assert [e.id for e in store.query(since_s=150, now=T0 + 300)] == ["e5", "e4", "e3", "e2", "e1"]
-    for i in (1, 2):
-        store.upsert(event(i, camera="street" if i == 2 else "yard", end=T0 + i * 60 + 1))
-    assert [e.id for e in store.query(since_s=150, now=T0 + 300)] == ["e5", "e4", "e3"]
+def test_filters_find_every_episode_that_had_it(store):
+    for i in range(1, 4):
+        store.save(episode(i), [happening(episode(i), "entered", T0 + i * 60)])
+    two = episode(2)
+    store.save(two, [happening(two, "zone_entered", T0 + 121, zone="porch"),
+                     happening(two, "zone_left", T0 + 125, zone="porch")])  # fmt: skip
+    three = episode(3, camera="street", label="car")
+    store.save(three, [happening(three, "line_crossed", T0 + 181, zone="gate")])
+    assert [x.episode.id for x in store.episodes()] == ["e3", "e2", "e1"]
+    assert [x.episode.id for x in store.episodes(zone="porch")] == ["e2"]
+    assert [x.episode.id for x in store.episodes(kind="zone_entered")] == ["e2"]
+    assert [x.episode.id for x in store.episodes(kind="line_crossed")] == ["e3"]
+    assert [x.episode.id for x in store.episodes(camera="street")] == ["e3"]
+    assert [x.episode.id for x in store.episodes(label="car")] == ["e3"]
+    assert [x.episode.id for x in store.episodes(limit=1)] == ["e3"]
 
 
-def test_since_keeps_events_still_open_or_ended_recently(store):
-    store.upsert(event(1, start=T0 - 7200))  # open since two hours
-    store.upsert(event(2, start=T0 - 7200, end=T0 - 10, kind="left"))
-    store.upsert(event(3, start=T0 - 7200, end=T0 - 7000, kind="left"))
-    assert {e.id for e in store.query(since_s=60, now=T0)} == {"e1", "e2"}
+def test_since_keeps_episodes_still_open_or_ended_recently(store):
+    store.save(episode(1, start=T0 - 7200))  # open since two hours
+    store.save(episode(2, start=T0 - 7200, end=T0 - 10))
+    store.save(episode(3, start=T0 - 7200, end=T0 - 7000))
+    assert {x.episode.id for x in store.episodes(since_s=60, now=T0)} == {"e1", "e2"}
+
+
+def test_a_store_of_edgewatch_0_1_is_carried_over(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE events (id TEXT PRIMARY KEY, camera TEXT NOT NULL, kind TEXT NOT NULL, "
+        "zone TEXT, label TEXT NOT NULL, track_id INTEGER NOT NULL, start REAL NOT NULL, "
+        '"end" REAL, best_confidence REAL NOT NULL, snapshot TEXT, direction TEXT)'
+    )
+    db.execute("INSERT INTO events VALUES ('a', 'yard', 'left', NULL, 'person', 1, ?, ?, "
+               "0.9, '/s/a.jpg', NULL)", (T0, T0 + 5))  # fmt: skip
+    db.execute("INSERT INTO events VALUES ('b', 'yard', 'line_crossed', 'gate', 'person', 1, "
+               "?, ?, 0.9, NULL, 'left->right')", (T0 + 2, T0 + 2))  # fmt: skip
+    db.commit()
+    db.close()
+    store = EventStore(path)
+    found = {x.episode.id: x for x in store.episodes(since_s=None)}
+    store.close()
+    assert set(found) == {"a", "b"}
+    assert found["a"].episode.end == T0 + 5 and found["a"].happenings[0].kind == "left"
+    assert found["b"].episode.crossings[0].line == "gate"
+    EventStore(path).close()  # opening again adds nothing twice
+    store = EventStore(path)
+    assert len(store.episodes()[0].happenings) == 1
+    store.close()
 
 
 @pytest.mark.parametrize(
@@ -84,41 +114,35 @@ def args_for(*argv):
     return build_parser().parse_args(["events", *argv])
 
 
-def test_list_events_prints_a_table(tmp_path, store, capsys, monkeypatch):
+def test_list_events_prints_one_row_per_episode_with_its_story(store, capsys):
     import time
 
     now = time.time()
-    store.upsert(event(1, start=now - 30, end=now - 20, kind="left", snapshot="/s/e1.jpg"))
-    store.upsert(
-        event(
-            2,
-            start=now - 10,
-            kind="line_crossed",
-            zone="gate",
-            direction="left->right",
-            end=now - 10,
-        )
-    )
-    store.upsert(event(3, start=now - 7200, camera="street"))
+    one = episode(1, start=now - 30, end=now - 20, top_score=0.8, snapshot="yard/e1.jpg")
+    store.save(one, [happening(one, "entered", now - 30),
+                     happening(one, "line_crossed", now - 25, zone="gate",
+                               direction="left->right"),
+                     happening(one, "left", now - 20)])  # fmt: skip
+    two = episode(2, start=now - 10)
+    store.save(two, [happening(two, "entered", now - 10),
+                     happening(two, "zone_entered", now - 9, zone="porch")])  # fmt: skip
+    store.save(episode(3, start=now - 7200, camera="street"))
     path = str(store.path)
     assert list_events(args_for("--store", path, "--since", "1h", "--camera", "yard")) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == [
-        "time",
-        "camera",
-        "kind",
-        "zone/line",
-        "label",
-        "track",
-        "duration",
-        "conf",
-        "snapshot",
-    ]
+    assert out[0].split()[:6] == ["start", "camera", "label", "track", "duration", "top"]
     assert len(out) == 3
-    assert "line_crossed" in out[1] and "gate (left->right)" in out[1] and "0.0s" in out[1]
-    assert "left" in out[2] and "10.0s" in out[2] and "0.80" in out[2] and "/s/e1.jpg" in out[2]
+    assert "ongoing" in out[1] and "entered porch" in out[1]
+    assert "10.0s" in out[2] and "0.80" in out[2] and "crossed gate left->right" in out[2]
+    assert "yard/e1.jpg" in out[2]
+    list_events(args_for("--store", path, "--kind", "zone_entered"))
+    assert len(capsys.readouterr().out.splitlines()) == 2
     list_events(args_for("--store", path, "--label", "dog"))
-    assert "(no events)" in capsys.readouterr().out
+    assert "(no episodes)" in capsys.readouterr().out
+    list_events(args_for("--store", path, "--json", "--zone", "gate"))
+    (line,) = capsys.readouterr().out.splitlines()
+    data = json.loads(line)
+    assert data["id"] == "e1" and [h["kind"] for h in data["happenings"]][1] == "line_crossed"
 
 
 def test_list_events_without_a_store_says_so(tmp_path):

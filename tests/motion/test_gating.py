@@ -109,7 +109,7 @@ def test_a_parked_car_stays_tracked_through_an_hour_of_stillness():
             detections_made += 1
             car = Detections(xyxy=[CAR], confidence=[0.8], class_id=[2], class_names=NAMES)
             out = tracker.update(car, frame.timestamp, observed=plan.regions)
-        if t >= 5:  # confirmed at the second refresh
+        if t >= 10:  # confirmed at the third refresh (min_hits)
             assert out.labels == ["car"], t
             ids.update(out.tracker_id.tolist())
     assert ids == {1} and detections_made == 720

@@ -3,6 +3,7 @@ sink's outbox, and into a real influxd as their own measurement."""
 
 import json
 import threading
+import time
 
 import pytest
 from event_scenes import config, feet_box, frame, tracked
@@ -84,11 +85,11 @@ def test_events_go_to_store_mqtt_and_influx(tmp_path):
     )
     with Mosquitto(tmp_path / "mosquitto") as broker, Influxd(tmp_path / "influx") as influx:
         influx.query("CREATE DATABASE edge", post=True)
-        subscriber = Subscriber(broker, "edgewatch/yard/events")
+        subscriber = Subscriber(broker, "edgewatch/#")
         mqtt_sink = MqttSink(
             MqttOutputConfig(enabled=True, qos=1, outbox_path=tmp_path / "outbox.sqlite3"),
             MqttConfig(port=broker.port),
-            labels=["person"],
+            events=events_config,
         )
         writer = InfluxWriter(
             InfluxConfig(url=influx.url, database="edge", flush_interval_s=0.2)
@@ -98,31 +99,116 @@ def test_events_go_to_store_mqtt_and_influx(tmp_path):
         sink.open([STREAM])
         walk(sink)
         sink.close()
+        mqtt_sink.close()
 
-        messages = subscriber.wait_for(len(EXPECTED))
-        payloads = [json.loads(m.payload) for m in messages]
-        assert [(p["kind"], p["zone"]) for p in payloads] == EXPECTED
-        assert {m.qos for m in messages} == {1}
-        crossed = payloads[2]
+        messages = subscriber.wait_for(30)
+        by_topic: dict[str, list] = {}
+        for m in messages:
+            by_topic.setdefault(m.topic, []).append(m)
+        # Each happening once, in order, on the camera's events topic (QoS 1).
+        happenings = [json.loads(m.payload) for m in by_topic["edgewatch/yard/events"]]
+        assert [(h["kind"], h["zone"]) for h in happenings] == EXPECTED
+        assert {m.qos for m in by_topic["edgewatch/yard/events"]} == {1}
+        crossed = happenings[2]
         assert crossed["direction"] == "right->left" and crossed["track_id"] == 4
-        left = payloads[-1]
-        assert left["id"] == payloads[0]["id"] and left["end"] > left["start"]
-        assert left["best_confidence"] == pytest.approx(0.6 + 22 / 100, abs=1e-6)
-        assert left["snapshot"].endswith(f"/yard/{left['id']}.jpg")
-        assert (tmp_path / "snaps" / "yard" / f"{left['id']}.jpg").exists()
+        assert crossed["time"].endswith("Z") and crossed["snapshot"].startswith("yard/")
+        # One story: new, updates, end, with before and after.
+        changes = [json.loads(m.payload) for m in by_topic["edgewatch/events"]]
+        assert changes[0]["type"] == "new" and changes[0]["before"] is None
+        assert changes[-1]["type"] == "end" and {c["type"] for c in changes[1:-1]} == {"update"}
+        assert len({c["after"]["id"] for c in changes}) == 1
+        final = changes[-1]["after"]
+        assert final["entered_zones"] == ["porch"] and final["current_zones"] == []
+        assert final["crossings"][0]["line"] == "gate"
+        assert final["top_score"] == pytest.approx(0.6 + 22 / 100, abs=1e-3)
+        assert changes[-1]["before"]["end_time"] is None and final["end_time"] is not None
+        assert (tmp_path / "snaps" / final["snapshot"]).is_file()
+        # The snapshot as JPEG bytes, retained; counts that go back to 0.
+        (jpeg, *_) = by_topic["edgewatch/yard/person/snapshot"]
+        assert jpeg.retain is False or jpeg.payload[:2] == b"\xff\xd8"
+        assert jpeg.payload[:2] == b"\xff\xd8"
+        counts = [m.payload for m in by_topic["edgewatch/yard/person"]]
+        assert counts[0] == b"1" and counts[-1] == b"0"
+        zone_counts = [m.payload for m in by_topic["edgewatch/yard/zones/porch/person"]]
+        assert zone_counts == [b"1", b"0"]
 
         rows = influx.rows("SELECT * FROM edgewatch_events", "edge")
         assert sorted((r["kind"], r["zone"] or None) for r in rows) == sorted(EXPECTED)
-        row = next(r for r in rows if r["kind"] == "left")
+        row = next(r for r in rows if r["kind"] == "line_crossed")
         assert row["camera"] == "yard" and row["label"] == "person" and row["track_id"] == 4
-        assert row["duration_s"] == pytest.approx(left["duration_s"], abs=1e-3)
+        assert row["direction"] == "right->left"
         subscriber.close()
-        mqtt_sink.close()
 
     store = EventStore(tmp_path / "events.sqlite3")
-    stored = store.query()
-    assert sorted(e.kind for e in stored) == ["left", "line_crossed", "zone_left"]
+    (stored,) = store.episodes()
+    assert [h.kind for h in stored.happenings] == [kind for kind, _ in EXPECTED]
     store.close()
+
+
+def test_home_assistant_entities_appear_and_go_with_the_config(tmp_path):
+    """Entities for labels seen or named, not for every class; a zone dropped from the
+    config takes its entities with it (empty retained configs)."""
+    with Mosquitto(tmp_path / "mosquitto") as broker:
+
+        def run(zones) -> None:
+            events_config = config(
+                zones=zones, left_after_s=1, store_path=tmp_path / "ev.sqlite3",
+                snapshots={"dir": tmp_path / "snaps"},
+            )  # fmt: skip
+            mqtt_sink = MqttSink(
+                MqttOutputConfig(
+                    enabled=True, home_assistant=True, outbox_path=tmp_path / "outbox.sqlite3",
+                    home_assistant_state=tmp_path / "ha.json",
+                ),
+                MqttConfig(port=broker.port),
+                events=events_config,
+            )  # fmt: skip
+            sink = EventSink(events_config, mqtt=mqtt_sink)
+            mqtt_sink.open([STREAM])
+            sink.open([STREAM])
+            walk(sink)
+            sink.close()
+            mqtt_sink.close()
+
+        run([{**ZONE, "labels": ["person", "dog"]}])
+        subscriber = Subscriber(broker, "homeassistant/#")
+        retained = {m.topic: m.payload for m in subscriber.wait_for(11, timeout=5)}
+        subscriber.close()
+        configs = {topic: json.loads(payload) for topic, payload in retained.items() if payload}
+        names = sorted(topic.split("/")[1] + ":" + topic.split("/")[2] for topic in configs)
+        assert names == [
+            "binary_sensor:edgewatch_yard_dog_occupancy",
+            "binary_sensor:edgewatch_yard_person_occupancy",
+            "binary_sensor:edgewatch_yard_porch_dog_occupancy",
+            "binary_sensor:edgewatch_yard_porch_person_occupancy",
+            "event:edgewatch_yard_events",
+            "image:edgewatch_yard_dog_snapshot",
+            "image:edgewatch_yard_person_snapshot",
+            "sensor:edgewatch_yard_dog_count",
+            "sensor:edgewatch_yard_person_count",
+            "sensor:edgewatch_yard_porch_dog_count",
+            "sensor:edgewatch_yard_porch_person_count",
+        ]  # person seen; dog named by the zone; no car, bus, truck ... never seen
+        occupancy = configs[
+            "homeassistant/binary_sensor/edgewatch_yard_porch_person_occupancy/config"
+        ]
+        assert occupancy["state_topic"] == "edgewatch/yard/zones/porch/person"
+        assert occupancy["device_class"] == "occupancy"
+        event = configs["homeassistant/event/edgewatch_yard_events/config"]
+        assert (
+            event["state_topic"] == "edgewatch/yard/events"
+            and "line_crossed" in event["event_types"]
+        )
+        image = configs["homeassistant/image/edgewatch_yard_person_snapshot/config"]
+        assert image["image_topic"] == "edgewatch/yard/person/snapshot"
+
+        run([])  # the zone is gone
+        subscriber = Subscriber(broker, "homeassistant/#")
+        time.sleep(1)
+        retained = {m.topic for m in subscriber.messages}
+        subscriber.close()
+        assert not any("porch" in topic for topic in retained)
+        assert "homeassistant/sensor/edgewatch_yard_person_count/config" in retained
 
 
 def test_store_is_the_default_with_nothing_else_configured(tmp_path):
@@ -137,8 +223,9 @@ def test_store_is_the_default_with_nothing_else_configured(tmp_path):
     walk(sink)
     sink.close()
     store = EventStore(tmp_path / "ev.sqlite3")
-    assert {e.kind for e in store.query()} == {"left", "zone_left"}
-    assert all(e.snapshot is None for e in store.query())
+    (stored,) = store.episodes()
+    assert [h.kind for h in stored.happenings][-2:] == ["zone_left", "left"]
+    assert stored.episode.snapshot is None
     store.close()
 
 
@@ -153,8 +240,11 @@ def test_open_refuses_zones_outside_the_frame(tmp_path):
 
 def test_a_failing_destination_does_not_stop_the_others(tmp_path):
     class BrokenMqtt:
-        def publish(self, topic, payload, camera):
+        def publish(self, topic, payload, camera, retain=False):
             raise OSError("disk full")
+
+        def announce(self, camera, label, zone=None):
+            pass
 
     events_config = config(
         left_after_s=1, store_path=tmp_path / "ev.sqlite3", snapshots={"enabled": False}
@@ -163,4 +253,5 @@ def test_a_failing_destination_does_not_stop_the_others(tmp_path):
     sink.open([STREAM])
     walk(sink)
     sink.close()
-    assert sink.counts["errors.mqtt"] == 2 and sink.counts["events.left"] == 1
+    assert sink.counts["errors.mqtt"] > 2 and sink.counts["events.left"] == 1
+    assert sink.counts["episodes.end"] == 1

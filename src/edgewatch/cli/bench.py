@@ -1,4 +1,4 @@
-"""`edgewatch bench [pipeline|tracking|accuracy|ingest|influx|chaos|fuzz]`."""
+"""`edgewatch bench [pipeline|tracking|accuracy|quality|ingest|influx|chaos|fuzz]`."""
 
 from __future__ import annotations
 
@@ -12,12 +12,22 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         help="measure the pipeline against a naive loop; bench ingest: MQTT -> InfluxDB; "
         "bench influx: writes into InfluxDB and forward; bench chaos: the whole stack under "
         "kills, audited for loss; bench accuracy: int8 and motion gating against the full "
-        "detector on the footage; bench fuzz: strangers' bytes into every input",
+        "detector on the footage; bench quality: IDs and alarms against the people counted "
+        "by eye; bench fuzz: strangers' bytes into every input",
     )
     bench.add_argument(
         "what",
         nargs="?",
-        choices=["pipeline", "tracking", "accuracy", "ingest", "influx", "chaos", "fuzz"],
+        choices=[
+            "pipeline",
+            "tracking",
+            "accuracy",
+            "quality",
+            "ingest",
+            "influx",
+            "chaos",
+            "fuzz",
+        ],
         default="pipeline",
     )
     bench.add_argument("--messages", type=int, default=3000, help="ingest: messages to send")
@@ -56,6 +66,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from edgewatch.bench.accuracy import print_accuracy_bench
 
         return print_accuracy_bench(args)
+    if args.what == "quality":
+        from edgewatch.bench.quality import print_quality_bench
+
+        return print_quality_bench(args)
     if args.what == "influx":
         from edgewatch.bench.influx import print_influx_bench
 

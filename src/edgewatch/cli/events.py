@@ -1,14 +1,16 @@
-"""`edgewatch events`: list events from the store on this box."""
+"""`edgewatch events`: the episodes in the store on this box, with what happened in each."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 from edgewatch import durations
 from edgewatch.cli.common import config_of
 from edgewatch.errors import ConfigError
+from edgewatch.events.model import KINDS, Episode, Happening
 from edgewatch.events.store import EventStore
 
 
@@ -22,7 +24,7 @@ def parse_duration(text: str) -> float:
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "events", help="list security events: entered/left, zones, lines, loitering"
+        "events", help="list episodes (one per object) and what happened in each"
     )
     parser.set_defaults(func=list_events)
     parser.add_argument("--config", type=Path, help="YAML config (events.store_path)")
@@ -30,9 +32,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--since", default="1d", help="how far back: 30s, 15m, 1h, 2d (1d)")
     parser.add_argument("--camera", help="only this camera")
     parser.add_argument("--label", help="only this label, e.g. person")
-    parser.add_argument("--zone", help="only this zone or line")
-    parser.add_argument("--kind", help="only this kind, e.g. line_crossed")
-    parser.add_argument("--limit", type=int, default=100, help="most rows shown (100)")
+    parser.add_argument("--zone", help="only episodes with something in this zone or line")
+    parser.add_argument(
+        "--kind", choices=KINDS, help="only episodes where this happened, e.g. line_crossed"
+    )
+    parser.add_argument("--limit", type=int, default=100, help="most episodes shown (100)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def _store_path(args: argparse.Namespace) -> Path:
@@ -41,8 +46,30 @@ def _store_path(args: argparse.Namespace) -> Path:
     return config_of(args).events.store_path
 
 
-def _fmt_time(t: float | None) -> str:
+def _clock(t: float | None) -> str:
     return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def _what(happening: Happening) -> str:
+    clock = time.strftime("%H:%M:%S", time.localtime(happening.time))
+    words = {
+        "entered": "entered",
+        "left": "left",
+        "zone_entered": f"entered {happening.zone}",
+        "zone_left": f"left {happening.zone}",
+        "line_crossed": f"crossed {happening.zone} {happening.direction}",
+        "loitering": f"loitered in {happening.zone}",
+    }
+    return f"{clock} {words.get(happening.kind, happening.kind)}"
+
+
+def _row(episode: Episode, happenings: list[Happening]) -> tuple[str, ...]:
+    duration = "ongoing" if episode.end is None else f"{episode.end - episode.start:.1f}s"
+    story = ", ".join(_what(h) for h in happenings) or "-"
+    return (
+        _clock(episode.start), episode.camera, episode.label, str(episode.track_id), duration,
+        f"{episode.top_score:.2f}", story, episode.snapshot or "-",
+    )  # fmt: skip
 
 
 def list_events(args: argparse.Namespace) -> int:
@@ -51,7 +78,7 @@ def list_events(args: argparse.Namespace) -> int:
         raise ConfigError(f"no event store at {path}", "run edgewatch with events enabled first")
     store = EventStore(path)
     try:
-        events = store.query(
+        found = store.episodes(
             since_s=parse_duration(args.since) if args.since else None,
             camera=args.camera,
             label=args.label,
@@ -61,40 +88,18 @@ def list_events(args: argparse.Namespace) -> int:
         )
     finally:
         store.close()
-    header = (
-        "time",
-        "camera",
-        "kind",
-        "zone/line",
-        "label",
-        "track",
-        "duration",
-        "conf",
-        "snapshot",
-    )
-    rows = [header]
-    for e in events:
-        duration = "ongoing" if e.end is None else f"{e.end - e.start:.1f}s"
-        zone = e.zone or "-"
-        if e.direction:
-            zone += f" ({e.direction})"
-        rows.append(
-            (
-                _fmt_time(e.start),
-                e.camera,
-                e.kind,
-                zone,
-                e.label,
-                str(e.track_id),
-                duration,
-                f"{e.best_confidence:.2f}",
-                e.snapshot or "-",
-            )
-        )
+    if args.json:
+        for item in found:
+            data = item.episode.to_dict()
+            data["happenings"] = [h.to_dict() for h in item.happenings]
+            print(json.dumps(data))
+        return 0
+    header = ("start", "camera", "label", "track", "duration", "top", "what happened", "snapshot")
+    rows = [header] + [_row(item.episode, item.happenings) for item in found]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     for row in rows:
         cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[-1]]))
-    if not events:
-        print("(no events)")
+    if not found:
+        print("(no episodes)")
     return 0

@@ -2,56 +2,67 @@
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 
+from edgewatch.draw.labels import Label, draw_label, label_size, stamp_label
+from edgewatch.draw.layout import place_labels
+from edgewatch.draw.style import FONT, Style, class_color, style_for
 from edgewatch.types import NO_TRACK, Detections, Frame
 
-FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-# BGR colours per class id, bright enough to read on night-time footage.
-_PALETTE = np.array(
-    [
-        (0, 200, 0), (255, 128, 0), (0, 128, 255), (255, 0, 255), (0, 255, 255),
-        (255, 255, 0), (128, 0, 255), (0, 0, 255), (255, 0, 128), (0, 255, 128),
-    ],
-    dtype=np.uint8,
-)  # fmt: skip
+__all__ = [
+    "FONT",
+    "class_color",
+    "detection_labels",
+    "detection_text",
+    "draw_box",
+    "draw_detections",
+]
 
 
-def class_color(class_id: int) -> tuple[int, int, int]:
-    b, g, r = _PALETTE[class_id % len(_PALETTE)]
-    return int(b), int(g), int(r)
+def detection_text(detections: Detections, i: int) -> str:
+    text = f"{detections.label(i)} {detections.confidence[i] * 100:.0f}%"
+    if detections.tracker_id[i] != NO_TRACK:
+        text = f"#{detections.tracker_id[i]} {text}"
+    return text
 
 
-def _text_box(image: np.ndarray, text: str, x: int, y: int, color, scale: float) -> None:
-    """Text on a filled background, kept inside the image; (x, y) is the top-left."""
-    (tw, th), base = cv2.getTextSize(text, FONT, scale, 1)
-    h, w = image.shape[:2]
-    x = min(max(x, 0), max(w - tw - 4, 0))
-    y = min(max(y, 0), max(h - th - base - 4, 0))
-    cv2.rectangle(image, (x, y), (x + tw + 4, y + th + base + 4), color, cv2.FILLED)
-    luma = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
-    ink = (0, 0, 0) if luma > 140 else (255, 255, 255)
-    cv2.putText(image, text, (x + 2, y + th + 2), FONT, scale, ink, 1, cv2.LINE_AA)
+def detection_labels(
+    detections: Detections, frame_size: tuple[int, int], style: Style, *, reserved=()
+) -> list[Label]:
+    """Each detection's label, placed clear of the others and of ``reserved`` rectangles
+    (the stamp, zone names) by `place_labels`. ``frame_size``: (height, width)."""
+    texts = [detection_text(detections, i) for i in range(len(detections))]
+    rects = place_labels(
+        detections.xyxy,
+        [label_size(text, style) for text in texts],
+        frame_size,
+        stroke=style.stroke,
+        reserved=reserved,
+    )
+    colors = [class_color(int(c)) for c in detections.class_id]
+    return [
+        Label(tuple(rect), text, color)
+        for rect, text, color in zip(rects.tolist(), texts, colors, strict=True)
+    ]
 
 
-def draw_detections(frame: Frame, detections: Detections) -> np.ndarray:
-    """Draws on ``frame.image`` in place (the pipeline owns it by now) and returns it."""
+def draw_box(image: np.ndarray, box, color, style: Style) -> None:
+    x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+    cv2.rectangle(image, (x1, y1), (x2, y2), color, style.stroke)
+
+
+def draw_detections(frame: Frame, detections: Detections, *, reserved=()) -> np.ndarray:
+    """Draws on ``frame.image`` in place (the pipeline owns it by now) and returns it.
+    ``reserved``: rectangles the labels keep clear of besides the stamp (zone names)."""
     image = frame.image
-    scale = max(0.4, min(image.shape[0], image.shape[1]) / 1200)
-    thickness = max(2, round(scale * 2.5))  # 1 px lines fade under H.264 chroma subsampling
-    for i in range(len(detections)):
-        x1, y1, x2, y2 = (int(round(v)) for v in detections.xyxy[i])
-        color = class_color(int(detections.class_id[i]))
-        cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
-        label = f"{detections.label(i)} {detections.confidence[i] * 100:.0f}%"
-        if detections.tracker_id[i] != NO_TRACK:
-            label = f"#{detections.tracker_id[i]} {label}"
-        (_, th), base = cv2.getTextSize(label, FONT, scale, 1)
-        _text_box(image, label, x1, y1 - th - base - 4, color, scale)
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(frame.timestamp))
-    _text_box(image, f"{frame.camera}  {stamp}", 4, 4, (32, 32, 32), scale)
+    frame_size = image.shape[:2]
+    style = style_for(*frame_size)
+    stamp = stamp_label(frame.camera, frame.timestamp, style)
+    labels = detection_labels(detections, frame_size, style, reserved=[stamp.rect, *reserved])
+    for box, label in zip(detections.xyxy, labels, strict=True):
+        draw_box(image, box, label.color, style)
+    for label in labels:  # over every box: a label is never cut by a neighbour's outline
+        draw_label(image, label, style)
+    draw_label(image, stamp, style)
     return image

@@ -106,6 +106,20 @@ class SnapshotConfig(ConfigModel):
     )
 
 
+class LabelFilter(ConfigModel):
+    """When an object of one label becomes an episode (Frigate's object filters). The
+    tracker has already held back objects whose score is under the class threshold."""
+
+    min_score: float | None = Field(
+        None, ge=0, le=1, description="Least track score (median of recent confidences)."
+    )
+    min_frames: int = Field(1, ge=1, description="Frames the object must be reported in first.")
+    min_area: float = Field(0.0, ge=0, description="Least box area in pixels.")
+    max_area: float | None = Field(None, gt=0, description="Largest box area in pixels.")
+    min_ratio: float | None = Field(None, gt=0, description="Least width/height of the box.")
+    max_ratio: float | None = Field(None, gt=0, description="Largest width/height of the box.")
+
+
 class EventsConfig(ConfigModel):
     """Events from tracked objects: scene and zone entries and exits, line crossings,
     loitering. Needs a tracker (untracked objects raise no events)."""
@@ -113,8 +127,29 @@ class EventsConfig(ConfigModel):
     enabled: bool = Field(False, description="Raise events at all.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Named zones per camera.")
     lines: list[LineConfig] = Field(default_factory=list, description="Named lines per camera.")
+    filters: dict[str, LabelFilter] = Field(
+        default_factory=dict,
+        description="Per label, when an object becomes an episode: {person: {min_area: 2000, "
+        "min_score: 0.6}}.",
+    )
     left_after_s: float = Field(
-        2.0, gt=0, description="An object unseen this long has left (its track ended)."
+        10.0,
+        gt=0,
+        description="An object unseen this long has left: its episode ends. The tracker "
+        "may find a lost object again for tracking.refind_s (10 s); ending sooner would "
+        "start a second episode for it.",
+    )
+    stationary_after_s: float = Field(
+        10.0, gt=0, description="An object that stood still this long is stationary."
+    )
+    stationary_left_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="A stationary object (a parked car) unseen this long has left: the "
+        "detector misses still objects now and then.",
+    )
+    zone_enter_frames: int = Field(
+        2, ge=1, description="Observations inside a zone before the object has entered it."
     )
     zone_exit_s: float = Field(
         1.0,
@@ -122,29 +157,45 @@ class EventsConfig(ConfigModel):
         description="An object must be outside a zone this long to have left it "
         "(feet jittering on the edge raise no events).",
     )
+    line_frames: int = Field(
+        2,
+        ge=1,
+        description="Observations on the other side of a line before a crossing counts "
+        "(feet jittering on the line raise nothing).",
+    )
     stationary_iou: float = Field(
         0.7,
         gt=0,
         le=1,
-        description="A new track overlapping a recently ended one of the same "
-        "label by this IoU is the same object (a parked car after a detector blink).",
+        description="A new track overlapping an unseen object of the same label by this "
+        "IoU is that object (a parked car after a detector blink).",
     )
     stationary_window_s: float = Field(
-        30.0, ge=0, description="How recently the earlier track must have ended for that."
+        30.0, ge=0, description="How long an ended episode's best frame is kept in memory."
     )
     store_path: Path = Field(
         default_factory=lambda: default_state_dir() / "events.sqlite3",
         description="The embedded event store (SQLite) on the box.",
     )
     snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig, description="Snapshots.")
-    mqtt_topic: str = Field(
-        "edgewatch/{camera}/events", description="MQTT topic of events (QoS of outputs.mqtt)."
+    topic: str = Field(
+        "edgewatch/events",
+        description="MQTT topic of episode changes: {type: new|update|end, before, after}.",
+    )
+    happenings_topic: str = Field(
+        "edgewatch/{camera}/events",
+        description="MQTT topic of each happening (entered, zone_entered, line_crossed ...), "
+        "once each; Home Assistant's event entity listens here.",
+    )
+    snapshot_topic: str = Field(
+        "edgewatch/{camera}/{label}/snapshot",
+        description="MQTT topic of the latest snapshot JPEG per camera and label (retained).",
     )
     influx: bool = Field(
-        False, description="Also write events to the InfluxDB of the `influx` section."
+        False, description="Also write happenings to the InfluxDB of the `influx` section."
     )
     influx_measurement: str = Field(
-        "edgewatch_events", description="InfluxDB measurement of events, when influx is used."
+        "edgewatch_events", description="InfluxDB measurement of happenings, when influx is used."
     )
 
     @model_validator(mode="after")

@@ -1,90 +1,79 @@
-"""Tracked detections in, events out: the scene, named zones and lines, loitering.
+"""Tracked objects in, episodes and happenings out: one story per object.
 
-An object's position is its feet: the bottom centre of its box. One `Event` record lives
-through its changes and keeps its id: an ``entered`` event becomes ``left`` (with
-``end``) when the object leaves, ``zone_entered`` becomes ``zone_left``; ``loitering``
-gets its ``end`` when the stay in the zone ends; ``line_crossed`` is instantaneous.
-`EventEngine.update` returns every event created or changed by that frame.
+An object becomes an episode once it is *confirmed* (`events.filters` of its label: score,
+size, shape, frames seen; the tracker has already held back objects whose score is under
+their class's threshold). From then on every change of it is one `Change` (``new``,
+``update``, ``end``) with the happenings that caused it, so that one person walking
+through raises one ``new``, a few ``update`` and one ``end``, not a storm.
+
+An object's position is its feet: the bottom centre of its box. Flicker is debounced:
+a zone is entered after ``zone_enter_frames`` observations inside and left after
+``zone_exit_s`` outside; a line is crossed once the object has stood
+``line_frames`` observations on the other side (and its path from the last point on the
+old side to the first on the new one cuts the line), so feet jittering on an edge raise
+nothing.
 
 Line direction: seen on screen, "left" and "right" are the sides of the arrow a -> b (as
 if walking from a to b). An object going from the left side to the right side crosses
 ``left->right``. In image pixels (y down) the right side is where (b - a) x (p - a) > 0.
+
+Snapshots are written before any change that names them is returned (`SnapshotWriter`).
 """
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections import deque
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgewatch.events.config import EventsConfig
-from edgewatch.events.snapshots import SnapshotKeeper
-from edgewatch.geometry import Polygon, box_iou, segments_intersect
+from edgewatch.events.config import EventsConfig, LabelFilter
+from edgewatch.events.model import Change, Crossing, Episode, Happening, new_id
+from edgewatch.events.snapshots import SnapshotWriter
+from edgewatch.geometry import Polygon, box_iou, paired_iou, segments_intersect
 from edgewatch.types import NO_TRACK, Detections, Frame
 
-LINE_MARGIN_PX = 2.0  # feet this close to a line keep their side: no crossings from jitter
-KINDS = ("entered", "left", "zone_entered", "zone_left", "line_crossed", "loitering")
+LINE_MARGIN_PX = 2.0  # feet nearer a line than this (or 5% of the box height) keep their side
+STILL_IOU = 0.8  # a box overlapping where it stood by this much has not moved
+NOWHERE = np.full(4, np.nan)  # the anchor of an object that has stood nowhere yet
 
 
 @dataclass(slots=True)
-class Event:
-    id: str
-    camera: str
-    kind: str
-    zone: str | None  # zone or line name; None for the scene
-    label: str
-    track_id: int
-    start: float  # epoch seconds
-    end: float | None = None  # None while ongoing
-    best_confidence: float = 0.0
-    snapshot: str | None = None  # path of the JPEG (written when the object leaves, or sooner)
-    direction: str | None = None  # line_crossed: "left->right" or "right->left"
+class _Object:
+    """What the engine knows of one tracked object (confirmed or not yet)."""
 
-    @property
-    def duration_s(self) -> float | None:
-        return None if self.end is None else self.end - self.start
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "duration_s": self.duration_s}
-
-
-def new_event_id(start: float) -> str:
-    """Sortable by time, unique without coordination: 20261124-165012-3f9a1c2b."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime(start)) + "-" + uuid.uuid4().hex[:8]
-
-
-@dataclass(slots=True)
-class _Stay:
-    event: Event
-    outside_since: float | None = None
-    loiter: Event | None = None
-
-
-@dataclass(slots=True)
-class _Track:
     track_id: int
     label: str
     class_id: int
-    scene: Event
+    first_seen: float
     last_seen: float
     box: np.ndarray
-    zone_ok: list[bool]  # per zone: its labels admit this object
-    line_ok: list[bool]
-    stays: dict[int, _Stay] = field(default_factory=dict)  # zone index -> stay
-    sides: list[float] = field(default_factory=list)  # per line: -1 left, +1 right, 0 unknown
-    side_points: list[tuple[float, float]] = field(default_factory=list)
-    snapshot_due: bool = True
+    frames: int = 0
+    score: float = 0.0
+    top_score: float = 0.0
+    episode: Episode | None = None
+    # Per zone: the debounced state, observations against it, when outside began.
+    inside: list[bool] = field(default_factory=list)
+    against: list[int] = field(default_factory=list)
+    outside_since: list[float | None] = field(default_factory=list)
+    stay_start: list[float | None] = field(default_factory=list)
+    loitered: list[bool] = field(default_factory=list)
+    # Per line: the side it stands on (-1 left, +1 right, 0 unknown), a side it may be
+    # crossing to and for how many observations, the last point on its side.
+    side: list[float] = field(default_factory=list)
+    pending: list[tuple[float, int]] = field(default_factory=list)
+    side_point: list[tuple[float, float]] = field(default_factory=list)
+    anchor: np.ndarray | None = None  # where it stood still since anchor_time
+    anchor_time: float = 0.0
+    best_kept: float = 0.0  # confidence of the frame kept for the snapshot
+    best_written: float = 0.0
 
 
 class EventEngine:
-    """Events of one camera. Not thread-safe: one sink thread calls it per frame."""
+    """Episodes of one camera. Not thread-safe: one sink thread calls it per frame."""
 
     def __init__(
-        self, camera: str, config: EventsConfig, *, snapshots: SnapshotKeeper | None = None
+        self, camera: str, config: EventsConfig, *, snapshots: SnapshotWriter | None = None
     ) -> None:
         self.camera = camera
         self.config = config
@@ -95,236 +84,332 @@ class EventEngine:
         self._b = np.asarray([ln.b for ln in self.lines], np.float64).reshape(-1, 2)
         self._length = np.linalg.norm(self._b - self._a, axis=1)
         self.snapshots = snapshots
-        self.tracks: dict[int, _Track] = {}
-        self._ended: deque[tuple[float, _Track]] = deque()  # (ended at, track), oldest first
-        self._out: dict[str, Event] = {}
+        self.objects: dict[int, _Object] = {}
+        self._ended: deque[tuple[float, _Object]] = deque()  # for parked-car blinks
+        self._changes: dict[str, Change] = {}
 
     # -- per frame ---------------------------------------------------------------------
 
-    def update(self, frame: Frame, detections: Detections) -> list[Event]:
+    def update(self, frame: Frame, detections: Detections) -> list[Change]:
         now = frame.timestamp
-        tracked = detections.tracker_id != NO_TRACK
-        d = detections if tracked.all() else detections[tracked]
+        d = detections[detections.tracker_id != NO_TRACK]
         ids = d.tracker_id.tolist()
-        current = set(ids)
         if ids:
             xyxy = d.xyxy.astype(np.float64)
             feet = np.stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, xyxy[:, 3]], axis=1)
-            inside = (
-                np.stack([p.contains(feet) for p in self._polygons]).T.tolist()
-                if self.zones
-                else [[]] * len(ids)
-            )
-            if self.lines:
-                rel = feet[None, :, :] - self._a[:, None, :]
-                ab = (self._b - self._a)[:, None, :]
-                dist = (ab[..., 0] * rel[..., 1] - ab[..., 1] * rel[..., 0]) / self._length[:, None]
-                sides = np.where(np.abs(dist) <= LINE_MARGIN_PX, 0.0, np.sign(dist)).T.tolist()
-            else:
-                sides = [[]] * len(ids)
-            confs = d.confidence.tolist()
-            seen = d.data.get("seen_s")
-            new = [i for i, tid in enumerate(ids) if tid not in self.tracks]
-            for i in new:
-                self._arrive(i, d, xyxy[i], current, now, None if seen is None else seen[i])
-            image_copy = None
-            feet_list = feet.tolist()
-            for i, tid in enumerate(ids):
-                track = self.tracks[tid]
-                track.last_seen = now
-                track.box = xyxy[i]
-                conf = confs[i]
-                if conf > track.scene.best_confidence:
-                    self._improve(track, conf)
-                # Against the kept frame, not best_confidence: a copy skipped by the rate
-                # limit is made up later if the object is still better than that frame.
-                keeper = self.snapshots
-                if keeper is not None and keeper.wants(track.scene.id, conf, now):
-                    if image_copy is None:
-                        image_copy = frame.image.copy()  # the annotator draws on the original
-                        keeper.copies += 1
-                    keeper.offer(
-                        track.scene.id, image_copy, xyxy[i], conf, track.label, track.class_id, now
-                    )
-                self._zones(track, inside[i], now)
-                self._lines(track, sides[i], feet_list[i], now)
-                if track.snapshot_due and now - track.scene.start >= self._write_after():
-                    track.snapshot_due = False
-                    self._write_snapshot(track)
-        for tid in [t for t in self.tracks if t not in current]:
-            track = self.tracks[tid]
-            if now - track.last_seen >= self.config.left_after_s:
-                self._end(track)
+            inside = self._inside(feet, len(ids))
+            sides = self._sides(feet, xyxy[:, 3] - xyxy[:, 1], len(ids))
+            scores = d.data.get("score", d.confidence)
+            current = set(ids)
+            objects = [
+                self.objects.get(tid) or self._arrive(d, i, xyxy[i], current, now)
+                for i, tid in enumerate(ids)
+            ]
+            # Stillness of every object at once: its box against where it last stood.
+            anchors = np.array([NOWHERE if o.anchor is None else o.anchor for o in objects])
+            moved = ~(paired_iou(xyxy, anchors) >= STILL_IOU)
+            boxes = [tuple(box) for box in xyxy.tolist()]
+            for i, obj in enumerate(objects):
+                obj.last_seen, obj.box = now, xyxy[i]
+                obj.frames += 1
+                obj.score = float(scores[i])
+                conf = float(d.confidence[i])
+                obj.top_score = max(obj.top_score, conf)
+                if obj.episode is None and self._confirmed(obj):
+                    self._begin(obj, frame, now)
+                self._zones(obj, inside[i], frame, now)
+                self._lines(obj, sides[i], tuple(feet[i].tolist()), frame, now)
+                if obj.episode is not None:
+                    self._follow(obj, frame, conf, now, moved=bool(moved[i]), box=boxes[i])
+        seen = set(ids)
+        for obj in [o for tid, o in self.objects.items() if tid not in seen]:
+            limit = self.config.left_after_s
+            if obj.episode is not None and obj.episode.stationary:
+                limit = max(limit, self.config.stationary_left_after_s)
+            if now - obj.last_seen >= limit:
+                self._end(obj)
         self._forget(now)
-        out, self._out = self._out, {}
-        return [replace(event) for event in out.values()]
+        return self._flush()
 
-    def finish(self) -> list[Event]:
-        """End every object still in view (the stream ended); write their snapshots."""
-        for track in list(self.tracks.values()):
-            self._end(track)
+    def finish(self) -> list[Change]:
+        """End every object still in view (the stream ended)."""
+        for obj in list(self.objects.values()):
+            self._end(obj)
         self._forget(float("inf"))
-        out, self._out = self._out, {}
-        return [replace(event) for event in out.values()]
+        return self._flush()
 
-    # -- the steps ---------------------------------------------------------------------
+    def occupancy(self) -> dict[tuple[str | None, str], int]:
+        """Confirmed objects in view now: ``(zone or None for the camera, label) -> count``."""
+        counts: dict[tuple[str | None, str], int] = {}
+        for obj in self.objects.values():
+            if obj.episode is None or obj.episode.end is not None:
+                continue
+            for zone in (None, *obj.episode.zones):
+                counts[(zone, obj.label)] = counts.get((zone, obj.label), 0) + 1
+        return counts
 
-    def _emit(self, event: Event) -> None:
-        self._out[event.id] = event
+    # -- geometry ----------------------------------------------------------------------
 
-    def _snapshot_path(self, event_id: str) -> str | None:
-        if self.snapshots is None:
-            return None
-        return str(Path(self.snapshots.config.dir) / self.camera / f"{event_id}.jpg")
+    def _inside(self, feet: np.ndarray, n: int) -> list[list[bool]]:
+        if not self.zones:
+            return [[] for _ in range(n)]
+        return np.stack([p.contains(feet) for p in self._polygons]).T.tolist()
 
-    def _write_after(self) -> float:
-        return self.snapshots.config.write_after_s if self.snapshots else float("inf")
+    def _sides(self, feet: np.ndarray, heights: np.ndarray, n: int) -> list[list[float]]:
+        if not self.lines:
+            return [[] for _ in range(n)]
+        rel = feet[None, :, :] - self._a[:, None, :]
+        ab = (self._b - self._a)[:, None, :]
+        dist = (ab[..., 0] * rel[..., 1] - ab[..., 1] * rel[..., 0]) / self._length[:, None]
+        margin = np.maximum(LINE_MARGIN_PX, 0.05 * heights)[None, :]
+        return np.where(np.abs(dist) <= margin, 0.0, np.sign(dist)).T.tolist()
 
-    def _arrive(self, i: int, d: Detections, box: np.ndarray, current: set, now: float, seen):
+    # -- an object's life --------------------------------------------------------------
+
+    def _arrive(self, d: Detections, i: int, box: np.ndarray, current: set, now: float):
         tid, label = int(d.tracker_id[i]), d.label(i)
         same = self._same_object(box, label, current, now)
         if same is not None:
-            # A detector blink made the tracker start over: the same object, same event.
-            self.tracks.pop(same.track_id, None)
+            # A detector blink made the tracker start over: the same object, same story.
+            self.objects.pop(same.track_id, None)
             same.track_id = tid
-            self.tracks[tid] = same
-            if same.scene.end is not None:
-                same.scene.kind, same.scene.end = "entered", None
-                self._emit(same.scene)
-            return
-        start = now - float(seen) if seen is not None and np.isfinite(seen) else now
-        event_id = new_event_id(start)
-        scene = Event(
-            event_id,
-            self.camera,
-            "entered",
-            None,
-            label,
-            tid,
-            start,
-            best_confidence=0.0,
-            snapshot=self._snapshot_path(event_id),
-        )
-        track = _Track(
-            track_id=tid,
-            label=label,
-            class_id=int(d.class_id[i]),
-            scene=scene,
-            last_seen=now,
-            box=box,
-            zone_ok=[z.labels is None or label in z.labels for z in self.zones],
-            line_ok=[ln.labels is None or label in ln.labels for ln in self.lines],
-            sides=[0.0] * len(self.lines),
-            side_points=[(0.0, 0.0)] * len(self.lines),
-        )
-        self.tracks[tid] = track
-        self._emit(scene)
+            if same.episode is not None:
+                same.episode.track_id = tid
+            self.objects[tid] = same
+            return same
+        seen = d.data.get("seen_s")
+        first = now - float(seen[i]) if seen is not None and np.isfinite(seen[i]) else now
+        obj = _Object(tid, label, int(d.class_id[i]), first, now, box)
+        obj.inside = [False] * len(self.zones)
+        obj.against = [0] * len(self.zones)
+        obj.outside_since = [None] * len(self.zones)
+        obj.stay_start = [None] * len(self.zones)
+        obj.loitered = [False] * len(self.zones)
+        obj.side = [0.0] * len(self.lines)
+        obj.pending = [(0.0, 0)] * len(self.lines)
+        obj.side_point = [(0.0, 0.0)] * len(self.lines)
+        self.objects[tid] = obj
+        return obj
 
-    def _same_object(self, box, label: str, current: set, now: float) -> _Track | None:
-        """The unseen or recently ended track of this label that the new box overlaps."""
-        window = self.config.stationary_window_s
-        candidates = [t for tid, t in self.tracks.items() if tid not in current]
-        candidates += [t for ended_at, t in self._ended if now - ended_at <= window]
-        candidates = [t for t in candidates if t.label == label]
+    def _same_object(self, box, label: str, current: set, now: float) -> _Object | None:
+        """The unseen object of this label, still open, that the new box overlaps."""
+        candidates = [
+            o for tid, o in self.objects.items()
+            if tid not in current and o.label == label and o.episode is not None
+        ]  # fmt: skip
         if not candidates:
             return None
-        ious = box_iou(box, np.stack([t.box for t in candidates]))
+        ious = box_iou(box, np.stack([o.box for o in candidates]))
         best = int(np.argmax(ious))
-        if ious[best] < self.config.stationary_iou:
-            return None
-        track = candidates[best]
-        for k, (_, t) in enumerate(self._ended):
-            if t is track:
-                del self._ended[k]
-                break
-        return track
+        return candidates[best] if ious[best] >= self.config.stationary_iou else None
 
-    def _improve(self, track: _Track, conf: float) -> None:
-        track.scene.best_confidence = conf
-        for stay in track.stays.values():
-            stay.event.best_confidence = max(stay.event.best_confidence, conf)
-            if stay.loiter is not None:
-                stay.loiter.best_confidence = max(stay.loiter.best_confidence, conf)
+    def _filter(self, label: str) -> LabelFilter:
+        return self.config.filters.get(label) or LabelFilter()
 
-    def _zones(self, track: _Track, inside: list[bool], now: float) -> None:
-        for z, is_inside in enumerate(inside):
-            if not track.zone_ok[z]:
-                continue
-            stay = track.stays.get(z)
-            if is_inside:
-                if stay is None:
-                    event = self._child(track, "zone_entered", self.zones[z].name, now)
-                    track.stays[z] = stay = _Stay(event)
-                    self._emit(event)
-                stay.outside_since = None
-                loiter_s = self.zones[z].loiter_s
-                due = loiter_s is not None and now - stay.event.start >= loiter_s
-                if due and stay.loiter is None:
-                    stay.loiter = self._child(track, "loitering", self.zones[z].name, now)
-                    stay.loiter.start = stay.event.start
-                    self._emit(stay.loiter)
-            elif stay is not None:
-                if stay.outside_since is None:
-                    stay.outside_since = now
-                if now - stay.outside_since >= self.config.zone_exit_s:
-                    self._leave_zone(track, z, stay.outside_since)
-
-    def _leave_zone(self, track: _Track, z: int, at: float) -> None:
-        stay = track.stays.pop(z)
-        stay.event.kind, stay.event.end = "zone_left", at
-        self._emit(stay.event)
-        if stay.loiter is not None:
-            stay.loiter.end = at
-            self._emit(stay.loiter)
-
-    def _lines(self, track: _Track, sides: list[float], point: list[float], now: float) -> None:
-        for k, side in enumerate(sides):
-            if side == 0.0 or not track.line_ok[k]:
-                continue
-            before = track.sides[k]
-            if before != 0.0 and side != before:
-                line = self.lines[k]
-                if segments_intersect(track.side_points[k], tuple(point), line.a, line.b):
-                    event = self._child(track, "line_crossed", line.name, now)
-                    event.end = now
-                    event.direction = "left->right" if side > 0 else "right->left"
-                    self._emit(event)
-            track.sides[k] = side
-            track.side_points[k] = (point[0], point[1])
-
-    def _child(self, track: _Track, kind: str, name: str, now: float) -> Event:
-        return Event(
-            new_event_id(now),
-            self.camera,
-            kind,
-            name,
-            track.label,
-            track.scene.track_id,
-            now,
-            best_confidence=track.scene.best_confidence,
-            snapshot=track.scene.snapshot,
+    def _confirmed(self, obj: _Object) -> bool:
+        rule = self._filter(obj.label)
+        x1, y1, x2, y2 = obj.box
+        w, h = max(x2 - x1, 0.0), max(y2 - y1, 0.0)
+        area = w * h
+        ratio = w / h if h else 0.0
+        return (
+            obj.frames >= rule.min_frames
+            and (rule.min_score is None or obj.score >= rule.min_score)
+            and area >= rule.min_area
+            and (rule.max_area is None or area <= rule.max_area)
+            and (rule.min_ratio is None or ratio >= rule.min_ratio)
+            and (rule.max_ratio is None or ratio <= rule.max_ratio)
         )
 
-    def _end(self, track: _Track) -> None:
-        """The object left: close its events, write its snapshot."""
-        self.tracks.pop(track.track_id, None)
-        for z in list(track.stays):
-            stay = track.stays[z]
-            self._leave_zone(track, z, stay.outside_since or track.last_seen)
-        track.scene.kind, track.scene.end = "left", track.last_seen
-        self._emit(track.scene)
-        track.snapshot_due = False
-        self._write_snapshot(track)
-        self._ended.append((track.last_seen, track))
+    def _begin(self, obj: _Object, frame: Frame, now: float) -> None:
+        episode = Episode(
+            new_id(obj.first_seen), self.camera, obj.label, obj.track_id, obj.first_seen,
+            score=obj.score, top_score=obj.top_score, box=_box(obj.box),
+        )  # fmt: skip
+        obj.episode = episode
+        happening = self._happening(obj, "entered", now)
+        if self.snapshots is not None:
+            self.snapshots.keep(episode.id, frame.image, obj.box, obj.top_score, now)
+            obj.best_kept = obj.best_written = obj.top_score
+            self.snapshots.write_best(episode, obj.class_id, self.zones, self.lines)
+        self._change(obj, "new", before=None, happenings=[happening])
 
-    def _write_snapshot(self, track: _Track) -> None:
-        if self.snapshots is not None and track.scene.snapshot:
-            self.snapshots.write(track.scene.id, Path(track.scene.snapshot))
+    def _follow(
+        self, obj: _Object, frame: Frame, conf: float, now: float, *, moved: bool, box: tuple
+    ) -> None:
+        """The episode's running figures; a better snapshot now and then; stillness
+        (``moved``: the box left where the object stood). An ``update`` goes out only for
+        the snapshot and stillness, not for every new box."""
+        episode = obj.episode
+        keeper = self.snapshots
+        if keeper is not None and conf > obj.best_kept and keeper.may_copy(episode.id, now):
+            keeper.keep(episode.id, frame.image, obj.box, conf, now)
+            obj.best_kept = conf
+        rewrite = (
+            keeper is not None
+            and obj.best_kept > obj.best_written + 0.05
+            and now - (episode.snapshot_time or 0.0) >= keeper.config.write_after_s
+        )
+        if moved:
+            obj.anchor, obj.anchor_time = obj.box.copy(), now
+        still = not moved and now - obj.anchor_time >= self.config.stationary_after_s
+        before = episode.copy() if rewrite or still != episode.stationary else None
+        episode.score, episode.top_score, episode.box = obj.score, obj.top_score, box
+        if before is None:
+            return
+        if rewrite:
+            keeper.write_best(episode, obj.class_id, self.zones, self.lines)
+            obj.best_written = obj.best_kept
+        episode.stationary = still
+        self._change(obj, "update", before=before)
+
+    def _zones(self, obj: _Object, inside: list[bool], frame: Frame, now: float) -> None:
+        cfg = self.config
+        for z, is_inside in enumerate(inside):
+            zone = self.zones[z]
+            if zone.labels is not None and obj.label not in zone.labels:
+                continue
+            if is_inside:
+                obj.outside_since[z] = None
+                if not obj.inside[z]:
+                    obj.against[z] += 1
+                    if obj.against[z] >= cfg.zone_enter_frames:
+                        obj.inside[z], obj.against[z], obj.stay_start[z] = True, 0, now
+                        self._zone_change(obj, z, True, frame, now)
+                elif (
+                    zone.loiter_s is not None
+                    and not obj.loitered[z]
+                    and now - obj.stay_start[z] >= zone.loiter_s
+                    and obj.episode is not None
+                ):
+                    obj.loitered[z] = True
+                    before = obj.episode.copy()
+                    obj.episode.loitering.append(zone.name)
+                    h = self._happening(obj, "loitering", now, zone=zone.name)
+                    self._change(obj, "update", before=before, happenings=[h])
+            else:
+                obj.against[z] = 0
+                if obj.inside[z]:
+                    if obj.outside_since[z] is None:
+                        obj.outside_since[z] = now
+                    if now - obj.outside_since[z] >= cfg.zone_exit_s:
+                        self._leave_zone(obj, z, obj.outside_since[z])
+        # An object confirmed while already inside a zone enters it now.
+        if obj.episode is not None:
+            for z, zone in enumerate(self.zones):
+                if obj.inside[z] and zone.name not in obj.episode.zones:
+                    self._zone_change(obj, z, True, frame, now)
+
+    def _zone_change(self, obj: _Object, z: int, entered: bool, frame, now: float) -> None:
+        episode = obj.episode
+        if episode is None:
+            return  # followed, not yet confirmed: the entry is told at confirmation
+        name = self.zones[z].name
+        before = episode.copy()
+        if entered:
+            episode.zones.append(name)
+            if name not in episode.entered_zones:
+                episode.entered_zones.append(name)
+        else:
+            episode.zones.remove(name)
+        kind = "zone_entered" if entered else "zone_left"
+        happening = self._happening(obj, kind, now, zone=name)
+        if entered and frame is not None and self.snapshots is not None:
+            self.snapshots.write_happening(
+                happening, frame.image, obj.box, obj.class_id, self.zones, self.lines
+            )
+        self._change(obj, "update", before=before, happenings=[happening])
+
+    def _leave_zone(self, obj: _Object, z: int, at: float) -> None:
+        obj.inside[z], obj.outside_since[z], obj.loitered[z] = False, None, False
+        if obj.episode is not None and self.zones[z].name in obj.episode.zones:
+            self._zone_change(obj, z, False, None, at)
+
+    def _lines(self, obj: _Object, sides, point, frame: Frame, now: float) -> None:
+        for k, side in enumerate(sides):
+            line = self.lines[k]
+            if side == 0.0 or (line.labels is not None and obj.label not in line.labels):
+                continue
+            if obj.side[k] == 0.0 or side == obj.side[k]:
+                obj.side[k], obj.pending[k], obj.side_point[k] = side, (0.0, 0), point
+                continue
+            pending, count = obj.pending[k]
+            count = count + 1 if pending == side else 1
+            obj.pending[k] = (side, count)
+            if count < self.config.line_frames:
+                continue
+            if segments_intersect(obj.side_point[k], point, line.a, line.b):
+                self._crossed(obj, k, side, frame, now)
+            obj.side[k], obj.pending[k], obj.side_point[k] = side, (0.0, 0), point
+
+    def _crossed(self, obj: _Object, k: int, side: float, frame: Frame, now: float) -> None:
+        if obj.episode is None:
+            return
+        line = self.lines[k]
+        direction = "left->right" if side > 0 else "right->left"
+        before = obj.episode.copy()
+        obj.episode.crossings.append(Crossing(line.name, direction, now))
+        happening = self._happening(obj, "line_crossed", now, zone=line.name)
+        happening.direction = direction
+        if self.snapshots is not None:
+            self.snapshots.write_happening(
+                happening, frame.image, obj.box, obj.class_id, self.zones, self.lines
+            )
+        self._change(obj, "update", before=before, happenings=[happening])
+
+    def _end(self, obj: _Object) -> None:
+        """The object left: its zones, then its episode."""
+        self.objects.pop(obj.track_id, None)
+        for z in range(len(self.zones)):
+            if obj.inside[z]:
+                self._leave_zone(obj, z, obj.outside_since[z] or obj.last_seen)
+        episode = obj.episode
+        if episode is None:
+            return
+        before = episode.copy()
+        episode.end = obj.last_seen
+        if self.snapshots is not None and obj.best_kept > obj.best_written:
+            self.snapshots.write_best(episode, obj.class_id, self.zones, self.lines)
+        happening = self._happening(obj, "left", obj.last_seen)
+        self._change(obj, "end", before=before, happenings=[happening])
+        self._ended.append((obj.last_seen, obj))
 
     def _forget(self, now: float) -> None:
-        """Drop ended tracks (and their kept frames) once no new track can be them."""
         window = self.config.stationary_window_s
         while self._ended and now - self._ended[0][0] > window:
-            _, track = self._ended.popleft()
+            _, obj = self._ended.popleft()
             if self.snapshots is not None:
-                self.snapshots.drop(track.scene.id)
+                self.snapshots.drop(obj.episode.id)
+
+    # -- what goes out -----------------------------------------------------------------
+
+    def _happening(self, obj: _Object, kind: str, at: float, *, zone: str | None = None):
+        return Happening(
+            obj.episode.id, self.camera, kind, obj.label, obj.track_id, at, zone=zone,
+            confidence=obj.top_score,
+        )  # fmt: skip
+
+    def _change(self, obj: _Object, kind: str, *, before: Episode | None, happenings=()):
+        """Several changes of one episode in one frame go out as one: the first state
+        before, the last after; ``new`` and ``end`` outrank ``update``."""
+        episode = obj.episode
+        pending = self._changes.get(episode.id)
+        if pending is None:
+            self._changes[episode.id] = Change(kind, before, episode, list(happenings))
+            return
+        pending.happenings.extend(happenings)
+        if kind != "update":
+            pending.type = kind if pending.type != "new" else "new"
+
+    def _flush(self) -> list[Change]:
+        out = []
+        for change in self._changes.values():
+            change.after = change.after.copy()
+            out.append(change)
+        self._changes = {}
+        return out
+
+
+def _box(xyxy: np.ndarray) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    return (x1, y1, x2, y2)

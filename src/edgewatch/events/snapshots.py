@@ -1,8 +1,15 @@
-"""Each object's best frame, kept in memory while it is in view and written as a JPEG
-(box drawn) to ``<dir>/<camera>/<event id>.jpg``; `prune` deletes by age and total size.
+"""Snapshots of episodes and happenings, written before any message names them.
 
-The image is copied only when an object's confidence improves, at most once per
-``min_interval_s`` per object, and one copy serves every object improving in that frame.
+    <dir>/<camera>/<episode>.jpg           the object's best frame so far, annotated
+    <dir>/<camera>/<episode>-crop.jpg      the object in that frame, for notifications
+    <dir>/<camera>/<episode>-<n>-<kind>.jpg   the frame a rule fired in (a line crossed,
+                                              a zone entered), the rule drawn
+
+Annotated: the box and its label, the camera's zones and lines (the rule that fired
+drawn emphasised), camera name and time. Paths in messages are relative to ``dir`` (the
+web page serves them from there). The best frame of an object is kept in memory while it
+is in view: a reference to the frame, not a copy, since the drawing stage draws on a copy
+when events are on. `prune` deletes by age and total size.
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgewatch.draw.overlay import FONT, class_color
+from edgewatch.draw.snapshot import annotate_snapshot, crop
 from edgewatch.events.config import SnapshotConfig
+from edgewatch.events.model import Episode, Happening
 from edgewatch.paths import write_private
 
 log = logging.getLogger(__name__)
@@ -28,72 +36,79 @@ class Best:
     image: np.ndarray
     box: tuple[float, float, float, float]
     confidence: float
-    label: str
-    class_id: int
-    copied_at: float  # frame time of the copy
-    written: bool = False  # the file holds this very frame
+    at: float  # frame time
 
 
-class SnapshotKeeper:
-    """The best frame of each object (keyed by the caller, e.g. the scene event id)."""
+class SnapshotWriter:
+    """The best frame of each episode, and the JPEG files of episodes and happenings."""
 
     def __init__(self, config: SnapshotConfig) -> None:
         self.config = config
         self.best: dict[str, Best] = {}
-        self.copies = 0  # frame copies taken (by the engine, one per frame at most)
+        self.jpeg: dict[str, bytes] = {}  # episode id -> its latest best JPEG (for MQTT)
         self.written = 0
+        self._counts: dict[str, int] = {}  # episode id -> happenings with a snapshot
 
-    def wants(self, key: str, confidence: float, now: float) -> bool:
-        """Whether ``confidence`` beats the kept frame and the object may be copied now."""
+    def may_copy(self, key: str, now: float) -> bool:
         best = self.best.get(key)
+        return best is None or now - best.at >= self.config.min_interval_s
+
+    def keep(self, key: str, image: np.ndarray, box, confidence: float, now: float) -> None:
+        self.best[key] = Best(image, tuple(float(v) for v in box), confidence, now)
+
+    def write_best(self, episode: Episode, class_id: int, zones, lines) -> None:
+        """The kept frame of ``episode`` and its crop; sets the episode's snapshot fields."""
+        best = self.best.get(episode.id)
         if best is None:
-            return True
-        return confidence > best.confidence and now - best.copied_at >= self.config.min_interval_s
+            return
+        text = f"{episode.label} {best.confidence * 100:.0f}%"
+        picture = annotate_snapshot(
+            best.image, box=best.box, text=text, class_id=class_id, camera=episode.camera,
+            timestamp=best.at, zones=zones, lines=lines,
+        )  # fmt: skip
+        name = f"{episode.camera}/{episode.id}.jpg"
+        data = self._write(name, picture)
+        thumbnail = f"{episode.camera}/{episode.id}-crop.jpg"
+        if data is None or self._write(thumbnail, crop(best.image, best.box)) is None:
+            return
+        self.jpeg[episode.id] = data
+        episode.snapshot, episode.thumbnail, episode.snapshot_time = name, thumbnail, best.at
 
-    def offer(
-        self,
-        key: str,
-        image: np.ndarray,
-        box,
-        confidence: float,
-        label: str,
-        class_id: int,
-        now: float,
+    def write_happening(
+        self, happening: Happening, image: np.ndarray, box, class_id: int, zones, lines
     ) -> None:
-        """Keep ``image`` (already a private copy: the caller copies once per frame)."""
-        box = tuple(float(v) for v in box)
-        self.best[key] = Best(image, box, confidence, label, class_id, now)
-
-    def write(self, key: str, path: Path) -> bool:
-        """Write the kept frame of ``key`` to ``path`` unless that frame is already there."""
-        best = self.best.get(key)
-        if best is None or best.written:
-            return False
-        image = best.image.copy()
-        draw_box(image, best.box, f"{best.label} {best.confidence * 100:.0f}%", best.class_id)
-        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.config.jpeg_quality])
-        if not ok:
-            log.error("could not encode the snapshot %s", path)
-            return False
-        write_private(path, data.tobytes())  # 0600, and readers never see half a JPEG
-        best.written = True
-        self.written += 1
-        return True
+        """The frame ``happening`` happened in, its rule emphasised."""
+        n = self._counts.get(happening.episode, 0) + 1
+        self._counts[happening.episode] = n
+        text = f"{happening.label} {happening.kind.replace('_', ' ')}"
+        if happening.direction:
+            text += f" {happening.direction}"
+        picture = annotate_snapshot(
+            image, box=tuple(float(v) for v in box), text=text, class_id=class_id,
+            camera=happening.camera, timestamp=happening.time, zones=zones, lines=lines,
+            highlight=happening.zone,
+        )  # fmt: skip
+        name = f"{happening.camera}/{happening.episode}-{n}-{happening.kind}.jpg"
+        if self._write(name, picture) is not None:
+            happening.snapshot = name
 
     def drop(self, key: str) -> None:
         self.best.pop(key, None)
+        self.jpeg.pop(key, None)
+        self._counts.pop(key, None)
 
-
-def draw_box(image: np.ndarray, box, text: str, class_id: int) -> None:
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
-    color = class_color(class_id)
-    thickness = max(2, round(min(image.shape[:2]) / 300))
-    cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
-    scale = max(0.5, min(image.shape[:2]) / 1000)
-    (tw, th), base = cv2.getTextSize(text, FONT, scale, 1)
-    top = max(y1 - th - base - 4, 0)
-    cv2.rectangle(image, (x1, top), (x1 + tw + 4, top + th + base + 4), color, cv2.FILLED)
-    cv2.putText(image, text, (x1 + 2, top + th + 2), FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    def _write(self, name: str, image: np.ndarray) -> bytes | None:
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.config.jpeg_quality])
+        if not ok:
+            log.error("could not encode the snapshot %s", name)
+            return None
+        try:
+            write_private(Path(self.config.dir) / name, data.tobytes())  # never half a JPEG
+        except OSError as error:
+            log.warning("cannot write the snapshot %s (%s)", name, error)
+            return None
+        self.written += 1
+        return data.tobytes()
 
 
 def prune(folder: Path, *, max_age_s: float, max_total_bytes: int, now: float | None = None) -> int:

@@ -1,45 +1,76 @@
-"""The embedded event store: one SQLite row per event, updated as the event changes."""
+"""The embedded event store (SQLite): one row per episode, updated as it changes, and one
+row per happening, written once and never changed.
+
+Stores of edgewatch 0.1 kept one ``events`` row per event whose kind changed as it went
+on; their rows are carried over on open (an episode each, with the happening the row was
+last), and the old table is left as it was.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgewatch.clients.sqlite import open_database
-from edgewatch.events.engine import Event
+from edgewatch.events.model import Crossing, Episode, Happening
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE IF NOT EXISTS episodes (
     id TEXT PRIMARY KEY,
     camera TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    zone TEXT,
     label TEXT NOT NULL,
     track_id INTEGER NOT NULL,
     start REAL NOT NULL,
     "end" REAL,
-    best_confidence REAL NOT NULL,
+    score REAL NOT NULL,
+    top_score REAL NOT NULL,
+    entered_zones TEXT NOT NULL,
+    crossings TEXT NOT NULL,
+    loitering TEXT NOT NULL,
     snapshot TEXT,
-    direction TEXT
+    thumbnail TEXT,
+    stationary INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_start ON events (start);
-CREATE INDEX IF NOT EXISTS events_camera_start ON events (camera, start);
+CREATE INDEX IF NOT EXISTS episodes_start ON episodes (start);
+CREATE TABLE IF NOT EXISTS happenings (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    episode TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    label TEXT NOT NULL,
+    track_id INTEGER NOT NULL,
+    time REAL NOT NULL,
+    zone TEXT,
+    direction TEXT,
+    confidence REAL NOT NULL,
+    snapshot TEXT
+);
+CREATE INDEX IF NOT EXISTS happenings_episode ON happenings (episode);
+CREATE INDEX IF NOT EXISTS happenings_time ON happenings (time);
 """
-COLUMNS = (
-    "id",
-    "camera",
-    "kind",
-    "zone",
-    "label",
-    "track_id",
-    "start",
-    "end",
-    "best_confidence",
-    "snapshot",
-    "direction",
-)
-_QUOTED = ", ".join(f'"{c}"' for c in COLUMNS)
+
+_EPISODE = (
+    "id", "camera", "label", "track_id", "start", "end", "score", "top_score",
+    "entered_zones", "crossings", "loitering", "snapshot", "thumbnail", "stationary",
+)  # fmt: skip
+_HAPPENING = (
+    "episode", "camera", "kind", "label", "track_id", "time", "zone", "direction",
+    "confidence", "snapshot",
+)  # fmt: skip
+
+
+def _quoted(columns) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+@dataclass(slots=True)
+class StoredEpisode:
+    episode: Episode
+    happenings: list[Happening]
 
 
 class EventStore:
@@ -49,19 +80,31 @@ class EventStore:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._db = open_database(self.path, SCHEMA, what="event store", setting="events.store_path")
+        self._carry_over_v1()
 
-    def upsert(self, event: Event) -> None:
-        """Insert the event, or replace the row of the same id with its new state."""
-        values = tuple(getattr(event, c) for c in COLUMNS)
-        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in COLUMNS[1:])
-        with self._lock:
+    def save(self, episode: Episode, happenings=()) -> None:
+        """The episode's current state, and its new happenings, in one transaction."""
+        values = (
+            episode.id, episode.camera, episode.label, episode.track_id, episode.start,
+            episode.end, episode.score, episode.top_score, json.dumps(episode.entered_zones),
+            json.dumps([[c.line, c.direction, c.time] for c in episode.crossings]),
+            json.dumps(episode.loitering), episode.snapshot, episode.thumbnail,
+            int(episode.stationary),
+        )  # fmt: skip
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in _EPISODE[1:])
+        with self._lock, self._transaction():
             self._db.execute(
-                f"INSERT INTO events ({_QUOTED}) VALUES ({', '.join('?' * len(COLUMNS))}) "
-                f"ON CONFLICT(id) DO UPDATE SET {updates}",
+                f"INSERT INTO episodes ({_quoted(_EPISODE)}) VALUES "
+                f"({', '.join('?' * len(_EPISODE))}) ON CONFLICT(id) DO UPDATE SET {updates}",
                 values,
             )
+            self._db.executemany(
+                f"INSERT INTO happenings ({_quoted(_HAPPENING)}) VALUES "
+                f"({', '.join('?' * len(_HAPPENING))})",
+                [tuple(getattr(h, c) for c in _HAPPENING) for h in happenings],
+            )
 
-    def query(
+    def episodes(
         self,
         *,
         since_s: float | None = None,
@@ -71,26 +114,88 @@ class EventStore:
         kind: str | None = None,
         limit: int = 100,
         now: float | None = None,
-    ) -> list[Event]:
-        """Newest first. ``since_s``: events still open, or that started or ended within
-        the last ``since_s`` seconds."""
+    ) -> list[StoredEpisode]:
+        """Newest first, each with its happenings in order. ``since_s``: episodes still
+        open, or that started or ended within the last ``since_s`` seconds. ``zone`` and
+        ``kind``: episodes with at least one happening in that zone or line, of that kind."""
         where, args = [], []
         if since_s is not None:
             cutoff = (time.time() if now is None else now) - since_s
             where.append('(start >= ? OR "end" IS NULL OR "end" >= ?)')
             args += [cutoff, cutoff]
-        for column, value in (("camera", camera), ("label", label), ("zone", zone), ("kind", kind)):
+        for column, value in (("camera", camera), ("label", label)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        sql = f"SELECT {_QUOTED} FROM events"
+        for column, value in (("zone", zone), ("kind", kind)):
+            if value is not None:
+                where.append(f"id IN (SELECT episode FROM happenings WHERE {column} = ?)")
+                args.append(value)
+        sql = f"SELECT {_quoted(_EPISODE)} FROM episodes"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY start DESC, id DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(sql, (*args, limit)).fetchall()
-        return [Event(*row) for row in rows]
+            found = [_episode(row) for row in rows]
+            happenings: dict[str, list[Happening]] = {e.id: [] for e in found}
+            if found:
+                marks = ", ".join("?" * len(found))
+                for row in self._db.execute(
+                    f"SELECT {_quoted(_HAPPENING)} FROM happenings WHERE episode IN ({marks}) "
+                    "ORDER BY time, seq",
+                    [e.id for e in found],
+                ):
+                    happenings[row[0]].append(Happening(*row))
+        return [StoredEpisode(e, happenings[e.id]) for e in found]
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """The connection autocommits; this makes what is inside one commit."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _carry_over_v1(self) -> None:
+        with self._lock, self._transaction():
+            old = self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'"
+            ).fetchone()
+            if old is None:
+                return
+            self._db.execute(
+                "INSERT OR IGNORE INTO episodes SELECT id, camera, label, track_id, start, "
+                '"end", best_confidence, best_confidence, '
+                "CASE WHEN zone IS NOT NULL AND kind LIKE 'zone%' THEN json_array(zone) "
+                "ELSE '[]' END, "
+                "CASE WHEN kind = 'line_crossed' THEN json_array(json_array(zone, direction, "
+                "start)) ELSE '[]' END, "
+                "CASE WHEN kind = 'loitering' THEN json_array(zone) ELSE '[]' END, "
+                "snapshot, NULL, 0 FROM events"
+            )
+            self._db.execute(
+                "INSERT INTO happenings (episode, camera, kind, label, track_id, time, zone, "
+                "direction, confidence, snapshot) SELECT id, camera, kind, label, track_id, "
+                "start, zone, direction, best_confidence, snapshot FROM events "
+                "WHERE id NOT IN (SELECT episode FROM happenings)"
+            )
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _episode(row) -> Episode:
+    values = dict(zip(_EPISODE, row, strict=True))
+    return Episode(
+        values["id"], values["camera"], values["label"], values["track_id"], values["start"],
+        values["end"], values["score"], values["top_score"],
+        entered_zones=json.loads(values["entered_zones"]),
+        crossings=[Crossing(*c) for c in json.loads(values["crossings"])],
+        loitering=json.loads(values["loitering"]), snapshot=values["snapshot"],
+        thumbnail=values["thumbnail"], stationary=bool(values["stationary"]),
+    )  # fmt: skip

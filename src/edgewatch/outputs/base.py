@@ -63,9 +63,12 @@ class TakesSystemStats(Protocol):
 
 @runtime_checkable
 class Publisher(Protocol):
-    """Queues one MQTT message on a camera's connection (the MQTT output)."""
+    """Queues one MQTT message on a camera's connection (the MQTT output), and tells Home
+    Assistant about labels seen."""
 
-    def publish(self, topic: str, payload: bytes, camera: str) -> None: ...
+    def publish(self, topic: str, payload: bytes, camera: str, *, retain: bool = False) -> None: ...
+
+    def announce(self, camera: str, label: str, zone: str | None = None) -> None: ...
 
 
 @runtime_checkable

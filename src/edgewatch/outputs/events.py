@@ -1,10 +1,20 @@
-"""The events output: per-camera engines; each event to the store, MQTT and InfluxDB.
+"""The events output: per-camera engines; each change to the store, MQTT and InfluxDB.
 
     sink = EventSink(config.events, mqtt=mqtt_sink,
                      influx_writer=SpooledInfluxWriter(config.influx, spool_path, ...))
 
-A failing destination is logged and counted and never stops the others: the store is
-the record on the box, MQTT and InfluxDB get what they can.
+On MQTT, through the MQTT output's outbox (its QoS, its retries, each camera's order):
+
+    events.topic              {type: new|update|end, before, after} per episode change
+    events.happenings_topic   each happening once (entered, zone_entered, line_crossed ...)
+    events.snapshot_topic     the latest snapshot JPEG per camera and label, retained
+    edgewatch/<camera>/<label>, edgewatch/<camera>/zones/<zone>/<label>
+                              how many confirmed objects are there now, retained (Home
+                              Assistant's occupancy and count entities read these)
+
+The snapshot files are written (by the engine) before the message naming them is queued.
+A failing destination is logged and counted and never stops the others: the store is the
+record on the box, MQTT and InfluxDB get what they can.
 """
 
 from __future__ import annotations
@@ -17,10 +27,12 @@ from collections.abc import Sequence
 
 from edgewatch.clients.influx.line_protocol import FieldValue, epoch_ns, line
 from edgewatch.events.config import EventsConfig
-from edgewatch.events.engine import Event, EventEngine
-from edgewatch.events.snapshots import SnapshotKeeper, prune
+from edgewatch.events.engine import EventEngine
+from edgewatch.events.model import Change, Happening
+from edgewatch.events.snapshots import SnapshotWriter, prune
 from edgewatch.events.store import EventStore
 from edgewatch.outputs.base import Publisher, StreamInfo
+from edgewatch.outputs.home_assistant import count_topic
 from edgewatch.types import Detections, Frame
 
 log = logging.getLogger(__name__)
@@ -28,32 +40,28 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 600.0
 
 
-def event_payload(event: Event) -> bytes:
-    return json.dumps(event.to_dict(), separators=(",", ":")).encode()
-
-
-def event_point(event: Event, measurement: str) -> str:
-    """One point per event state, at the event's start: tags camera, kind, zone, label."""
+def happening_point(happening: Happening, measurement: str) -> str:
+    """One point per happening, at its time: tags camera, kind, zone, label."""
     fields: dict[str, FieldValue] = {
-        "id": event.id,
-        "track_id": int(event.track_id),
-        "confidence": float(event.best_confidence),
-        "start": float(event.start),
+        "episode": happening.episode,
+        "track_id": int(happening.track_id),
+        "confidence": round(float(happening.confidence), 3),
     }
-    if event.end is not None:
-        fields["end"] = float(event.end)
-        fields["duration_s"] = float(event.end - event.start)
-    if event.direction:
-        fields["direction"] = event.direction
-    if event.snapshot:
-        fields["snapshot"] = event.snapshot
+    if happening.direction:
+        fields["direction"] = happening.direction
+    if happening.snapshot:
+        fields["snapshot"] = happening.snapshot
     tags = {
-        "camera": event.camera,
-        "kind": event.kind,
-        "zone": event.zone or "",
-        "label": event.label,
+        "camera": happening.camera,
+        "kind": happening.kind,
+        "zone": happening.zone or "",
+        "label": happening.label,
     }
-    return line(measurement, tags, fields, epoch_ns(event.start))
+    return line(measurement, tags, fields, epoch_ns(happening.time))
+
+
+def _json(data: dict) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 class EventSink:
@@ -77,9 +85,10 @@ class EventSink:
         self.mqtt = mqtt
         self.influx = influx_writer
         self.store = store
-        self.snapshots = SnapshotKeeper(config.snapshots) if config.snapshots.enabled else None
+        self.snapshots = SnapshotWriter(config.snapshots) if config.snapshots.enabled else None
         self.engines: dict[str, EventEngine] = {}
-        self.counts: Counter[str] = Counter()  # events, and errors per destination
+        self.counts: Counter[str] = Counter()  # changes, happenings, errors per destination
+        self._occupancy: dict[str, dict] = {}  # camera -> (zone, label) -> count published
         self._pruned_at = 0.0
 
     def open(self, streams: Sequence[StreamInfo]) -> None:
@@ -101,23 +110,62 @@ class EventSink:
         if engine is None:
             engine = self.engines[frame.camera] = self._engine(frame.camera)
         self.deliver(engine.update(frame, detections))
+        self._publish_occupancy(frame.camera, engine)
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
             self._prune()
 
-    def deliver(self, events: list[Event]) -> None:
-        for event in events:
-            self.counts[f"events.{event.kind}"] += 1
-            self._try("store", self.store.upsert, event)
+    def deliver(self, changes: list[Change]) -> None:
+        for change in changes:
+            self.counts[f"episodes.{change.type}"] += 1
+            for happening in change.happenings:
+                self.counts[f"events.{happening.kind}"] += 1
+            self._try("store", self.store.save, change.after, change.happenings)
             if self.mqtt is not None:
-                topic = self.config.mqtt_topic.replace("{camera}", event.camera)
-                self._try("mqtt", self.mqtt.publish, topic, event_payload(event), event.camera)
-            if self.influx is not None:
-                point = event_point(event, self.config.influx_measurement)
-                self._try("influx", self.influx.write, [point])
+                self._publish(change)
+            if self.influx is not None and change.happenings:
+                points = [
+                    happening_point(h, self.config.influx_measurement) for h in change.happenings
+                ]
+                self._try("influx", self.influx.write, points)
 
-    def _try(self, where: str, call, *args) -> None:
+    def _publish(self, change: Change) -> None:
+        episode = change.after
+        camera = episode.camera
+        self._try("mqtt", self.mqtt.publish, self.config.topic, _json(change.to_dict()), camera)
+        topic = self.config.happenings_topic.replace("{camera}", camera)
+        for happening in change.happenings:
+            self._try("mqtt", self.mqtt.publish, topic, _json(happening.to_dict()), camera)
+        rewritten = change.before is None or change.before.snapshot_time != episode.snapshot_time
+        jpeg = self.snapshots.jpeg.get(episode.id) if self.snapshots is not None else None
+        if rewritten and jpeg is not None:
+            snapshot_topic = (
+                self.config.snapshot_topic.replace("{camera}", camera)
+                .replace("{label}", episode.label)
+            )  # fmt: skip
+            self._try("mqtt", self.mqtt.publish, snapshot_topic, jpeg, camera, retain=True)
+
+    def _publish_occupancy(self, camera: str, engine: EventEngine) -> None:
+        """Counts that changed since the last frame, retained; a place emptied goes to 0."""
+        if self.mqtt is None:
+            return
+        now = engine.occupancy()
+        before = self._occupancy.get(camera, {})
+        if now == before:
+            return
+        for key in set(now) | set(before):
+            count = now.get(key, 0)
+            if before.get(key, 0) == count:
+                continue
+            zone, label = key
+            if count and key not in before:
+                self._try("mqtt", self.mqtt.announce, camera, label, zone)
+            topic = count_topic(camera, label, zone)
+            self._try("mqtt", self.mqtt.publish, topic, str(count).encode(), camera, retain=True)
+        self._occupancy[camera] = now
+
+    def _try(self, where: str, call, *args, **kwargs) -> None:
         try:
-            call(*args)
+            call(*args, **kwargs)
         except Exception:
             self.counts[f"errors.{where}"] += 1
             if self.counts[f"errors.{where}"] == 1:
@@ -147,9 +195,10 @@ class EventSink:
         return [self.mqtt] if self.mqtt is not None else []
 
     def close(self) -> None:
-        """Objects still in view end with the stream: their events close, snapshots written."""
-        for engine in self.engines.values():
+        """Objects still in view end with the stream: their episodes close."""
+        for camera, engine in self.engines.items():
             self.deliver(engine.finish())
+            self._publish_occupancy(camera, engine)
         if self.influx is not None:
             self.influx.close()
         if self.store is not None:

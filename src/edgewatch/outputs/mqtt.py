@@ -28,8 +28,9 @@ from pydantic import Field
 from edgewatch.clients.durable_queue import DurableQueue
 from edgewatch.clients.mqtt.client import MqttError, connect, connect_options, create_client
 from edgewatch.clients.mqtt.config import MqttConfig
+from edgewatch.events.config import EventsConfig
 from edgewatch.outputs.base import StreamInfo
-from edgewatch.outputs.home_assistant import discovery_messages
+from edgewatch.outputs.home_assistant import HomeAssistant
 from edgewatch.outputs.message import build_message
 from edgewatch.outputs.report import ReportedOutputConfig
 from edgewatch.paths import default_state_dir
@@ -58,9 +59,16 @@ class MqttOutputConfig(ReportedOutputConfig):
         100_000, ge=10, description="Outbox bound; beyond it the oldest are dropped and counted."
     )
     home_assistant: bool = Field(
-        False, description="Announce per-camera object counts to Home Assistant (MQTT discovery)."
+        False,
+        description="Announce entities to Home Assistant (MQTT discovery): occupancy and "
+        "counts per camera, zone and label, snapshots, events. They come from the events "
+        "output: needs events.enabled.",
     )
     discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
+    home_assistant_state: Path = Field(
+        default_factory=lambda: default_state_dir() / "home-assistant.json",
+        description="What was announced to Home Assistant (to remove what the config drops).",
+    )
 
 
 class CameraLink(SupervisedThread):
@@ -74,11 +82,6 @@ class CameraLink(SupervisedThread):
         client_id = f"{broker.client_id}-{camera}" if broker.client_id else None
         self.options = connect_options(broker, role=camera, client_id=client_id)
         self.status_topic = broker.camera_status_topic(camera)
-        self.discovery = (
-            discovery_messages(broker, camera, sink.labels, prefix=config.discovery_prefix)
-            if config.home_assistant
-            else []
-        )
         self.first_attempt = threading.Event()
         self.first_error: MqttError | None = None
         self.connected = False
@@ -152,8 +155,9 @@ class CameraLink(SupervisedThread):
 
         client.on_publish = on_publish
         client.publish(self.status_topic, "online", qos=self.qos, retain=True)
-        for topic, payload in self.discovery:
-            client.publish(topic, payload, qos=self.qos, retain=True)
+        if self.sink.home_assistant is not None:
+            for topic, payload in self.sink.home_assistant.announcements(self.camera):
+                client.publish(topic, payload, qos=self.qos, retain=True)
         self.connected = True
         try:
             while True:
@@ -208,11 +212,17 @@ class MqttSink:
     lossless = True
 
     def __init__(
-        self, config: MqttOutputConfig, broker: MqttConfig, *, labels: Sequence[str]
+        self, config: MqttOutputConfig, broker: MqttConfig, *, events: EventsConfig | None = None
     ) -> None:
-        """``labels``: announced to Home Assistant (the detector's classes)."""
-        self.config, self.broker = config, broker
-        self.labels = list(labels)
+        """``events``: the events config, whose zones and lines Home Assistant's entities
+        follow."""
+        self.config, self.broker, self.events = config, broker, events
+        self.home_assistant: HomeAssistant | None = None
+        if config.home_assistant and not (events and events.enabled):
+            log.warning(
+                "outputs.mqtt.home_assistant: Home Assistant's entities come from events; "
+                "set events.enabled: true to get them"
+            )
         self.outbox: DurableQueue | None = None
         self.links: dict[str, CameraLink] = {}
         self.policy = config.report_policy()
@@ -227,6 +237,16 @@ class MqttSink:
             what="MQTT outbox",
             setting="outputs.mqtt.outbox_path",
         )
+        if self.config.home_assistant and self.events and self.events.enabled and streams:
+            self.home_assistant = HomeAssistant(
+                self.broker,
+                self.events,
+                [stream.camera for stream in streams],
+                prefix=self.config.discovery_prefix,
+                state_path=self.config.home_assistant_state,
+            )
+            for topic, payload in self.home_assistant.removals():
+                self.publish(topic, payload, streams[0].camera, retain=True)
         backlog = self.outbox.depth()
         if backlog:
             log.info(
@@ -256,12 +276,14 @@ class MqttSink:
         payload = json.dumps(build_message(frame, detections), separators=(",", ":")).encode()
         self.publish(self.broker.detection_topic(frame.camera), payload, frame.camera)
 
-    def publish(self, topic: str, payload: bytes, camera: str) -> None:
+    def publish(self, topic: str, payload: bytes, camera: str, *, retain: bool = False) -> None:
         """Queue one message on ``camera``'s connection: this output's QoS, its order per
         camera, its retries. The events output publishes through here too."""
         if self.outbox is None:
             raise RuntimeError("the MQTT output is not open")
-        dropped = self.outbox.append(payload, stream=camera, topic=topic, qos=self.config.qos)
+        dropped = self.outbox.append(
+            payload, stream=camera, topic=topic, qos=self.config.qos, retain=retain
+        )
         if dropped:
             total = self.outbox.dropped
             if total == dropped or total % 1000 < dropped:  # the first, then every thousandth
@@ -270,6 +292,13 @@ class MqttSink:
                     self.config.outbox_max_messages,
                     total,
                 )
+
+    def announce(self, camera: str, label: str, zone: str | None = None) -> None:
+        """A label seen at a camera (or in one of its zones): Home Assistant gets its
+        entities the first time."""
+        if self.home_assistant is not None:
+            for topic, payload in self.home_assistant.saw(camera, label, zone):
+                self.publish(topic, payload, camera, retain=True)
 
     def publish_system(self, sample: dict) -> None:
         """System statistics to ``system_topic``, through the same outbox (they ride on the

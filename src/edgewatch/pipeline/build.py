@@ -198,7 +198,10 @@ def open_streams(
             camera, width, height, input_size=GATE_INPUT, offset=offset
         )
 
-        def handle(frame: Frame, name=camera.name, lossless=not source.live, gate=gate) -> bool:
+        # A paced file keeps time as a live camera does: behind, it drops its oldest frame.
+        lossless = not (source.live or realtime)
+
+        def handle(frame: Frame, name=camera.name, lossless=lossless, gate=gate) -> bool:
             gate.observe(frame)
             return inbox.put(name, frame, lossless=lossless, stop=stop)
 

@@ -34,6 +34,7 @@ from edgewatch.types import Detections, Frame
 log = logging.getLogger(__name__)
 
 MAX_DETECTOR_FAILURES = 20
+LIVE_MAX_WAIT_S = 0.5  # a live frame older than this when a worker is free goes undetected
 NOTHING = np.zeros((0, 4))
 FAILED = object()  # a frame whose detection failed: counted, skipped, its turn passes
 
@@ -176,10 +177,26 @@ class DetectionStage:
                 continue
             if job is None:
                 return
+            if self._stale(job):
+                continue
             frames, plans, tickets = zip(*job, strict=True)
             results = self._detect(list(frames), list(plans))
             for i, (frame, plan, ticket) in enumerate(job):
                 self._done(ticket, frame, plan, FAILED if results is None else results[i])
+
+    def _stale(self, job: list) -> bool:
+        """A live camera's frame that waited too long for a worker is handed on without
+        detection (the tracker predicts it): detecting it now would put every later frame
+        of its camera behind the wall clock."""
+        if not all(frame.camera in self.live for frame, _, _ in job) or self.trackers is None:
+            return False
+        if time.time() - min(frame.timestamp for frame, _, _ in job) <= LIVE_MAX_WAIT_S:
+            return False
+        for frame, _, ticket in job:
+            self.stats.count("detected." + frame.camera, -1)
+            self.stats.count("undetected." + frame.camera)
+            self._done(ticket, frame, SKIP, None)
+        return True
 
     def _detect(self, batch: list[Frame], plans: list[Plan]) -> list[Detections] | None:
         """Per frame, its detections in frame pixels; None when the detector failed."""
@@ -235,8 +252,10 @@ class DetectionStage:
         if self.trackers is not None:
             started = time.perf_counter()
             observed = None if plan.skipped else plan.regions
+            # The detector has made the BGR picture already; appearance reads it.
+            image = frame.image if detections is not None else None
             detections = self.trackers.update(
-                frame.camera, detections, frame.timestamp, observed=observed
+                frame.camera, detections, frame.timestamp, observed=observed, image=image
             )
             self.stats.time("track", time.perf_counter() - started)
         self.frames_done[frame.camera] = self.frames_done.get(frame.camera, 0) + 1

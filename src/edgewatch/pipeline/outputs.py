@@ -12,7 +12,6 @@ import socket
 from collections.abc import Callable
 
 from edgewatch.config import Config
-from edgewatch.detect.coco import SECURITY_CLASSES
 from edgewatch.outputs.base import Sink
 
 Builder = Callable[[Config, dict[str, Sink]], Sink | None]
@@ -47,8 +46,7 @@ def _mqtt(config: Config, built: dict[str, Sink]) -> Sink | None:
         return None
     from edgewatch.outputs.mqtt import MqttSink
 
-    labels = config.detector.classes or SECURITY_CLASSES
-    return MqttSink(config.outputs.mqtt, config.mqtt, labels=labels)
+    return MqttSink(config.outputs.mqtt, config.mqtt, events=config.events)
 
 
 def _influx(config: Config, built: dict[str, Sink]) -> Sink | None:

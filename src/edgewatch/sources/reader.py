@@ -15,6 +15,8 @@ from edgewatch.types import Frame
 
 log = logging.getLogger(__name__)
 
+LATE_S = 0.5  # a paced file this far behind its clock skips frames to catch up
+
 #: Receives each decoded frame; returns False when the pipeline no longer takes frames.
 FrameHandler = Callable[[Frame], bool]
 
@@ -53,6 +55,7 @@ class CameraReader(SupervisedThread):
         self.fps = opened[2] if opened else 10.0
         self.error: SourceError | None = None
         self._opened = opened  # the pipeline opens each source once to learn its size
+        self._warned_late = False
 
     def work(self) -> None:
         if self.source.live:
@@ -128,6 +131,15 @@ class CameraReader(SupervisedThread):
                     log.warning("camera %s: stream ended; reconnecting", self.camera.name)
             self.source.close()
 
+    def _late(self) -> None:
+        self.stats.count(f"late.{self.camera.name}")
+        if not self._warned_late:
+            self._warned_late = True
+            log.warning(
+                "camera %s: the file decodes slower than real time; skipping frames to "
+                "keep its clock (counted as late.%s)", self.camera.name, self.camera.name,
+            )  # fmt: skip
+
     def _read_until_end(self, offset: float) -> float:
         """Decode and hand on frames; returns the last presentation time seen."""
         fps = self.fps
@@ -151,6 +163,10 @@ class CameraReader(SupervisedThread):
                     wait = started_mono + pts - time.monotonic()
                     if wait > 0 and self._wait(wait):
                         break
+                    if wait < -LATE_S:  # decoding is slower than the clip: skip to now
+                        self._late()
+                        decode_started = time.perf_counter()
+                        continue
             frame = (
                 Frame(self.camera.name, self.frames_read, timestamp, image)
                 if image.ndim == 3

@@ -11,11 +11,15 @@ class Tracker(Protocol):
     """Links one camera's detections over time.
 
     ``update`` returns the tracked objects with ``tracker_id`` set (and ``data['seen_s']``,
-    how long each has been followed). ``update(None, t)`` stands for a frame the detector
-    skipped: the tracker advances its clock and reports predicted boxes.
+    how long each has been followed, and ``data['score']``, how sure the tracker is of
+    it). ``update(None, t)`` stands for a frame the detector skipped: the tracker advances
+    its clock and reports predicted boxes. ``image``, the BGR frame, lets a tracker use
+    what objects look like.
     """
 
-    def update(self, detections: Detections | None, timestamp: float) -> Detections: ...
+    def update(
+        self, detections: Detections | None, timestamp: float, *, image=None
+    ) -> Detections: ...
 
     def reset(self) -> None:
         """Forget every track (IDs are never reused)."""

@@ -3,10 +3,22 @@
 Each update predicts every track (Kalman, constant velocity, by the seconds since the last
 update), then associates in two stages, as ByteTrack does:
 
-1. every track (followed, lost, or new) with the high-confidence detections, IoU >= match_iou;
+1. every track (followed, lost, or new) with the high-confidence detections, by IoU of
+   boxes grown by ``match_buffer`` (a buffered IoU: at 5-10 detections a second a walker's
+   boxes barely overlap from one detection to the next), >= match_iou; with appearance on,
+   a pair whose colours differ (`appearance.describe`) does not match, and of two
+   candidates the more alike wins;
 2. tracks followed until the last update and still unmatched, with the low-confidence
    detections, IoU >= low_match_iou: a person half behind a post scores low but is still
-   the same person. Low-confidence detections never start a track.
+   the same person. Low-confidence detections never start a track;
+3. re-finding: a high-confidence detection left over and a confirmed track lost within
+   ``lost_timeout_s`` that looks alike (``refind_similarity``) and is near enough for the
+   time it was gone are the same object: the track takes it up again, ID kept.
+
+A track is *confirmed*, and only then reported, once it has ``min_hits`` detections and
+its score (the median of its last 10 confidences, as Frigate scores objects) reaches its
+class's threshold; it stays confirmed. So one confident blip in a run of low scores
+raises no object, and the objects reported are the ones events may speak of.
 
 Matching is class-agnostic and greedy by IoU (best pairs first): a van flickering between
 car and truck keeps its track, and with few objects per camera the greedy answer is the
@@ -23,8 +35,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from edgewatch.geometry import centres_inside, iou_matrix
-from edgewatch.track import kalman
+from edgewatch.geometry import centres_inside, covered_share, iou_matrix
+from edgewatch.track import appearance, kalman
 from edgewatch.track.config import TrackerConfig
 from edgewatch.types import Detections
 
@@ -52,13 +64,29 @@ def greedy_match(iou: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndar
     return np.concatenate(rows_out).astype(np.int64), np.concatenate(cols_out).astype(np.int64)
 
 
-class ByteTracker:
-    """`update(Detections, timestamp) -> Detections` with ``tracker_id`` and ``data['seen_s']``.
+SCORE_HISTORY = 10  # confidences a track's score is the median of
+LOOK_EVERY = 3  # a followed object's colours are refreshed every this many detections
 
-    Reports one row per confirmed track (at least ``min_hits`` detections) matched in this
-    update, with the detection's own box. ``update(None, t)`` stands for a frame the
-    detector skipped: it reports the predicted boxes of the tracks matched at the last
-    detection. IDs start at 1 and are never reused.
+
+def buffered_iou(a: np.ndarray, b: np.ndarray, buffer: float) -> np.ndarray:
+    """IoU of the boxes grown by ``buffer`` times their width and height on each side."""
+    return iou_matrix(_grow(a, buffer), _grow(b, buffer)) if buffer else iou_matrix(a, b)
+
+
+def _grow(xyxy: np.ndarray, buffer: float) -> np.ndarray:
+    xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    size = np.tile(xyxy[:, 2:] - xyxy[:, :2], 2) * buffer
+    return xyxy + size * np.array([-1.0, -1.0, 1.0, 1.0])
+
+
+class ByteTracker:
+    """`update(Detections, timestamp) -> Detections` with ``tracker_id``,
+    ``data['seen_s']`` and ``data['score']``.
+
+    Reports one row per confirmed track matched in this update, with the detection's own
+    box. ``update(None, t)`` stands for a frame the detector skipped: it reports the
+    predicted boxes of the tracks matched at the last detection. IDs start at 1 and are
+    never reused.
     """
 
     def __init__(
@@ -94,6 +122,9 @@ class ByteTracker:
         self._last_seen = np.zeros(0)
         self._hits = np.zeros(0, np.int64)
         self._active = np.zeros(0, bool)  # matched at the last detection update
+        self._scores = np.zeros((0, SCORE_HISTORY), np.float32)  # NaN: not yet seen
+        self._sure = np.zeros(0, bool)  # confirmed (and so reported)
+        self._looks = np.zeros((0, appearance.SIZE), np.float32)  # zeros: unknown
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -106,15 +137,33 @@ class ByteTracker:
         self._mean, self._cov = kalman.predict(self._mean, self._cov, dt)
 
     def _confirmed(self) -> np.ndarray:
-        return self._hits >= self.config.min_hits
+        return self._sure
+
+    def _score(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The median of each track's recent confidences (NaN: not seen yet). Sorted by
+        hand: np.nanmedian goes through masked arrays, 20x slower on small ones."""
+        scores = self._scores if rows is None else self._scores[rows]
+        if not len(scores):
+            return np.zeros(0, np.float32)
+        ordered = np.sort(scores, axis=1)  # NaN sorts last
+        seen = np.maximum((~np.isnan(scores)).sum(axis=1), 1)
+        pick = np.arange(len(scores))
+        low, high = ordered[pick, (seen - 1) // 2], ordered[pick, seen // 2]
+        return (low + high) / 2
 
     def update(
-        self, detections: Detections | None, timestamp: float, *, observed: np.ndarray | None = None
+        self,
+        detections: Detections | None,
+        timestamp: float,
+        *,
+        observed: np.ndarray | None = None,
+        image: np.ndarray | None = None,
     ) -> Detections:
         """``detections`` of the whole frame, or (``observed``: xyxy regions) of those parts
         of it only; None for a frame the detector skipped. A track followed until now and
         not looked at (skipped, or outside the regions) is not aged: it is reported where
-        it is predicted to be, as nothing contradicts it."""
+        it is predicted to be, as nothing contradicts it. ``image``: the BGR frame, for
+        appearance (without it, position alone)."""
         self._predict(timestamp)
         if detections is None:
             return self._predicted_output(timestamp)
@@ -125,15 +174,47 @@ class ByteTracker:
         unseen = np.zeros(n_tracks, bool)
         if observed is not None:
             unseen = self._active & ~centres_inside(predicted, observed)
+        looks = None
+        if cfg.appearance and image is not None and len(detections):
+            looks = appearance.LazyLooks(image, detections.xyxy, cfg.look_max_covered)
         matched_t: list[np.ndarray] = []
         matched_d: list[np.ndarray] = []
 
         classes = np.clip(detections.class_id, 0, len(self._high) - 1)
         is_high = conf >= self._high[classes]
         high = np.flatnonzero(is_high)
-        rows, cols = greedy_match(iou_matrix(predicted, detections.xyxy[high]), cfg.match_iou)
-        matched_t.append(rows)
-        matched_d.append(high[cols])
+        # Confirmed objects choose first, new tracks take what is left: a duplicate box
+        # beside a person starts a track that must not take the person over. Predictions
+        # of tracks lost long ago say little: those are only found again by their looks.
+        recent = timestamp - self._last_seen <= cfg.lost_timeout_s
+        open_high = high
+        for group in (recent & self._sure, recent & ~self._sure):
+            candidates = np.flatnonzero(group)
+            boxes = detections.xyxy[open_high]
+            score = buffered_iou(predicted[candidates], boxes, cfg.match_buffer)
+            threshold = cfg.match_iou
+            if looks is not None:
+                score, threshold = self._with_looks(score, candidates, looks, open_high), 1.0
+            rows, cols = greedy_match(score, threshold)
+            matched_t.append(candidates[rows])
+            matched_d.append(open_high[cols])
+            open_high = np.delete(open_high, cols)
+        if looks is not None and len(open_high):
+            # Colours kept a track off a box because a rival looked more like it; the
+            # rival has taken another box since: among what is left, position decides.
+            # (One person passing in front of another: the box of the one behind shows
+            # the one in front.)
+            unmatched = np.ones(n_tracks, bool)
+            unmatched[np.concatenate(matched_t)] = False
+            candidates = np.flatnonzero(unmatched & recent & self._active)
+            score = buffered_iou(
+                predicted[candidates], detections.xyxy[open_high], cfg.match_buffer
+            )
+            rows, cols = greedy_match(score, cfg.match_iou)
+            matched_t.append(candidates[rows])
+            matched_d.append(open_high[cols])
+            open_high = np.delete(open_high, cols)
+        rows = np.concatenate(matched_t)
 
         free = np.ones(n_tracks, bool)
         free[rows] = False
@@ -144,15 +225,30 @@ class ByteTracker:
         )
         matched_t.append(second[rows])
         matched_d.append(low[cols])
+        free[second[rows]] = False
+
+        taken = np.zeros(len(conf), bool)
+        taken[np.concatenate(matched_d)] = True
+        left_over = high[~taken[high]]
+        if looks is not None:
+            rows, cols = self._refind(free, left_over, detections, looks, timestamp, image)
+            matched_t.append(rows)
+            matched_d.append(left_over[cols])
+            taken[left_over[cols]] = True
+            left_over = high[~taken[high]]
 
         tracks = np.concatenate(matched_t)
         dets = np.concatenate(matched_d)
-        self._correct(tracks, detections, dets, timestamp)
-
-        taken = np.zeros(len(conf), bool)
-        taken[matched_d[0]] = True
-        unmatched_high = high[~taken[high]]
-        new = self._start(detections, unmatched_high, timestamp)
+        # As ByteTrack: a new track needs a little more than a match does. And a box
+        # mostly inside one that an object just took is a part of it (the upper body
+        # beside the whole person), not a second object.
+        start_at = self._high[classes[left_over]] + cfg.start_margin
+        left_over = left_over[conf[left_over] >= np.minimum(start_at, 1.0)]
+        inside = _covered(detections.xyxy[left_over], detections.xyxy[dets])
+        left_over = left_over[inside < cfg.start_max_covered]
+        self._correct(tracks, detections, dets, timestamp, looks)
+        new = self._start(detections, left_over, timestamp, looks)
+        self._confirm()
 
         matched = np.zeros(len(self._ids), bool)
         matched[tracks] = True
@@ -162,22 +258,102 @@ class ByteTracker:
         carried &= ~matched
         self._last_seen[carried] = timestamp
         self._active = matched | carried
-        # New tracks that missed a detection are blips; lost ones are kept for a while.
-        keep = (self._active | self._confirmed()) & (
-            timestamp - self._last_seen <= cfg.lost_timeout_s
-        )
+        # Unconfirmed tracks that missed a detection are blips; lost ones are kept a while.
+        keep = self._active | self._still_kept(timestamp)
         out_tracks = np.flatnonzero(matched & self._confirmed())
         det_of_track = np.full(len(self._ids), -1, np.int64)
         det_of_track[tracks] = dets
-        det_of_track[new] = unmatched_high
+        det_of_track[new] = left_over
         out = detections[det_of_track[out_tracks]]
         out.tracker_id = self._ids[out_tracks].copy()
         out.class_id = self._label[out_tracks].copy()
         out.data["seen_s"] = timestamp - self._first_seen[out_tracks]
+        out.data["score"] = self._score(out_tracks)
         if carried.any():
             out = _concat(out, self._rows(np.flatnonzero(carried & self._confirmed()), timestamp))
         self._select(keep)
         return out
+
+    def _with_looks(
+        self, iou: np.ndarray, tracks: np.ndarray, looks: appearance.LazyLooks, boxes: np.ndarray
+    ) -> np.ndarray:
+        """Match scores with appearance, 1 and above for the pairs that may match (the
+        IoU threshold is applied to the IoU alone). Where a track could take several
+        boxes, or a box several tracks (people side by side), a pair whose colours differ
+        does not match when a rival looks more alike, and of the rest the more alike wins.
+        A pair with no better-looking rival matches by position: a person half hidden by
+        another looks different for a moment but is still there."""
+        candidate = iou >= self.config.match_iou
+        # Colours are looked at only where there is a choice to make.
+        rivalry = (candidate.sum(axis=1, keepdims=True) > 1) | (candidate.sum(axis=0) > 1)
+        contested = np.flatnonzero((candidate & rivalry).any(axis=0))
+        similarity = np.zeros(iou.shape, np.float32)
+        known = np.zeros(iou.shape, bool)
+        if len(contested):
+            seen = looks[boxes[contested]]
+            similarity[:, contested] = self._looks[tracks] @ seen.T
+            known[:, contested] = self._looks[tracks].any(axis=1)[:, None] & seen.any(axis=1)
+        alike = np.where(candidate & known, similarity, -1.0)
+        # A rival looks more like this track (or this box): then colours decide.
+        outdone = (alike < alike.max(axis=1, keepdims=True, initial=-1.0)) | (
+            alike < alike.max(axis=0, keepdims=True, initial=-1.0)
+        )
+        vetoed = known & outdone & (similarity < self.config.min_similarity)
+        weighted = np.where(known, iou * (0.5 + 0.5 * similarity), iou)
+        return np.where(candidate & ~vetoed, 1.0 + weighted, 0.0)
+
+    def _refind(
+        self,
+        free: np.ndarray,
+        dets: np.ndarray,
+        detections: Detections,
+        looks: appearance.LazyLooks,
+        timestamp: float,
+        image: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Confirmed lost tracks (not followed at the last update) against the detections
+        nobody took: alike enough, and near enough to where the track was last seen for
+        the time it was gone (``refind_speed`` box heights a second, half a height at
+        least). Its course only tells whether it walked out of the picture: over seconds
+        a velocity estimated from jittery boxes goes anywhere."""
+        lost = np.flatnonzero(free & ~self._active & self._sure & self._looks.any(axis=1))
+        if not len(lost) or not len(dets):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        height, width = image.shape[:2]
+        last = self._xyxy[lost].astype(np.float64)
+        course = self._mean[lost, :2]  # the Kalman prediction, moved on to now
+        gone = timestamp - self._last_seen[lost]
+        # Whoever was last seen at the picture's edge heading out, or whose course has
+        # left the picture, walked out: coming back later is a new visit.
+        out = _walked_out(last, self._mean[lost, 4:6], width, height) | ~(
+            (course[:, 0] >= 0) & (course[:, 0] < width)
+            & (course[:, 1] >= 0) & (course[:, 1] < height)
+        )  # fmt: skip
+        window = np.where(out, self.config.lost_timeout_s, self.config.refind_s)
+        keep = gone <= window
+        lost, last, course, gone = lost[keep], last[keep], course[keep], gone[keep]
+        boxes = detections.xyxy[dets].astype(np.float64)
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        seen_at = (last[:, :2] + last[:, 2:]) / 2
+        tall = np.maximum(last[:, 3] - last[:, 1], 1.0)
+        reach = tall * (0.5 + self.config.refind_speed * gone)
+        distance = np.linalg.norm(seen_at[:, None, :] - centres[None, :, :], axis=2)
+        ratio = (boxes[:, 3] - boxes[:, 1])[None, :] / tall[:, None]
+        near = (distance <= reach[:, None]) & (ratio > 0.67) & (ratio < 1.5)
+        score = np.zeros(near.shape)
+        candidates = np.flatnonzero(near.any(axis=0))
+        if len(candidates):
+            score[:, candidates] = np.where(
+                near[:, candidates], self._looks[lost] @ looks[dets[candidates]].T, 0.0
+            )
+        rows, cols = greedy_match(score, self.config.refind_similarity)
+        return lost[rows], cols
+
+    def _confirm(self) -> None:
+        unsure = np.flatnonzero(~self._sure & (self._hits >= self.config.min_hits))
+        if len(unsure):
+            threshold = self._high[np.clip(self._label[unsure], 0, len(self._high) - 1)]
+            self._sure[unsure[self._score(unsure) >= threshold]] = True
 
     def moving_boxes(self, min_speed: float) -> np.ndarray:
         """Predicted xyxy boxes of the tracks followed now that move faster than
@@ -187,7 +363,12 @@ class ByteTracker:
         return kalman.cxcyah_to_xyxy(self._mean[moving, :4])
 
     def _correct(
-        self, tracks: np.ndarray, detections: Detections, dets: np.ndarray, timestamp: float
+        self,
+        tracks: np.ndarray,
+        detections: Detections,
+        dets: np.ndarray,
+        timestamp: float,
+        looks: appearance.LazyLooks | None,
     ) -> None:
         boxes = detections.xyxy[dets]
         self._mean[tracks], self._cov[tracks] = kalman.update(
@@ -197,6 +378,21 @@ class ByteTracker:
         self._conf[tracks] = detections.confidence[dets]
         self._hits[tracks] += 1
         self._last_seen[tracks] = timestamp
+        self._scores[tracks] = np.roll(self._scores[tracks], 1, axis=1)
+        self._scores[tracks, 0] = detections.confidence[dets]
+        if looks is not None:
+            # Only confident views teach a track its colours: a half-hidden person's box
+            # holds the post in front of them.
+            # Every LOOK_EVERY-th confident view (or the first) refreshes them.
+            classes = np.clip(detections.class_id[dets], 0, len(self._high) - 1)
+            sure = detections.confidence[dets] >= self._high[classes]
+            due = ~self._looks[tracks].any(axis=1) | (self._hits[tracks] % LOOK_EVERY == 0)
+            sure &= due & looks.clear[dets]
+            rows, new = tracks[sure], looks[dets[sure]]
+            known = self._looks[rows].any(axis=1, keepdims=True)
+            blended = np.where(known, 0.9 * self._looks[rows] + 0.1 * new, new)
+            norm = np.maximum(np.linalg.norm(blended, axis=1, keepdims=True), 1e-6)
+            self._looks[rows] = blended / norm
         classes = detections.class_id[dets]
         valid = (classes >= 0) & (classes < self._votes.shape[1])
         # Each track is matched once: a plain fancy-index add (np.add.at is for repeats).
@@ -206,7 +402,13 @@ class ByteTracker:
         switch = self._votes[tracks, best] > current  # ties keep the label
         self._label[tracks[switch]] = best[switch]
 
-    def _start(self, detections: Detections, dets: np.ndarray, timestamp: float) -> np.ndarray:
+    def _start(
+        self,
+        detections: Detections,
+        dets: np.ndarray,
+        timestamp: float,
+        looks: appearance.LazyLooks | None,
+    ) -> np.ndarray:
         """Appends a track per detection; returns their indices."""
         n = len(dets)
         first = len(self._ids)
@@ -230,19 +432,36 @@ class ByteTracker:
         self._last_seen = np.concatenate([self._last_seen, np.full(n, timestamp)])
         self._hits = np.concatenate([self._hits, np.ones(n, np.int64)])
         self._active = np.concatenate([self._active, np.zeros(n, bool)])
+        scores = np.full((n, SCORE_HISTORY), np.nan, np.float32)
+        scores[:, 0] = detections.confidence[dets]
+        self._scores = np.concatenate([self._scores, scores])
+        self._sure = np.concatenate([self._sure, np.zeros(n, bool)])
+        new_looks = np.zeros((n, appearance.SIZE), np.float32)
+        if looks is not None:  # a box half under another starts with colours unknown
+            clear = looks.clear[dets]
+            new_looks[clear] = looks[dets[clear]]
+        self._looks = np.concatenate([self._looks, new_looks.astype(np.float32)])
         return np.arange(first, first + n)
 
     def _select(self, keep: np.ndarray) -> None:
         for name in (
             "_ids", "_mean", "_cov", "_xyxy", "_conf", "_votes", "_label",
-            "_first_seen", "_last_seen", "_hits", "_active",
+            "_first_seen", "_last_seen", "_hits", "_active", "_scores", "_sure", "_looks",
         ):  # fmt: skip
             setattr(self, name, getattr(self, name)[keep])
+
+    def _still_kept(self, timestamp: float) -> np.ndarray:
+        """Lost confirmed tracks kept: for ``lost_timeout_s`` to be matched again by
+        position, and, when their looks are known, for ``refind_s`` to be found again."""
+        cfg = self.config
+        gone = timestamp - self._last_seen
+        refind = cfg.appearance & self._looks.any(axis=1) & (gone <= cfg.refind_s)
+        return self._confirmed() & ((gone <= cfg.lost_timeout_s) | refind)
 
     def _predicted_output(self, timestamp: float) -> Detections:
         # A skipped frame says nothing against the tracks followed: they do not age.
         self._last_seen[self._active] = timestamp
-        self._select(timestamp - self._last_seen <= self.config.lost_timeout_s)
+        self._select(self._active | self._still_kept(timestamp))
         return self._rows(np.flatnonzero(self._active & self._confirmed()), timestamp)
 
     def _rows(self, show: np.ndarray, timestamp: float) -> Detections:
@@ -253,8 +472,28 @@ class ByteTracker:
             class_id=self._label[show],
             tracker_id=self._ids[show],
             class_names=self.class_names,
-            data={"seen_s": timestamp - self._first_seen[show]},
+            data={"seen_s": timestamp - self._first_seen[show], "score": self._score(show)},
         )
+
+
+def _covered(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """(N,) the largest share of each box's area that one of ``others`` covers."""
+    if not len(boxes) or not len(others):
+        return np.zeros(len(boxes))
+    return covered_share(boxes, others).max(axis=1)
+
+
+def _walked_out(
+    xyxy: np.ndarray, velocity: np.ndarray, width: int, height: int, share: float = 0.02
+) -> np.ndarray:
+    """(N,) bool: the box touches a border of the picture (within ``share`` of its size)
+    and was moving across it, out of view."""
+    mx, my = width * share, height * share
+    vx, vy = velocity[:, 0], velocity[:, 1]
+    return (
+        ((xyxy[:, 0] <= mx) & (vx < 0)) | ((xyxy[:, 2] >= width - mx) & (vx > 0))
+        | ((xyxy[:, 1] <= my) & (vy < 0)) | ((xyxy[:, 3] >= height - my) & (vy > 0))
+    )  # fmt: skip
 
 
 def _concat(a: Detections, b: Detections) -> Detections:

@@ -34,8 +34,9 @@ class CameraTrackers:
         timestamp: float,
         *,
         observed: np.ndarray | None = None,
+        image: np.ndarray | None = None,
     ) -> Detections:
-        return self.trackers[camera].update(detections, timestamp, observed=observed)
+        return self.trackers[camera].update(detections, timestamp, observed=observed, image=image)
 
     def moving_boxes(self, camera: str, min_speed: float) -> np.ndarray:
         return self.trackers[camera].moving_boxes(min_speed)

@@ -1,0 +1,225 @@
+"""`edgewatch bench quality`: how many alarms a household would get from the footage.
+
+The default pipeline (tracking, motion gating, events) on vtest, frames 0-794, with one
+zone and one line over the walkway, measured against a ground truth counted by eye
+(`groundtruth/vtest_person_visits.md` beside this file): 21 person visits (a person who
+walks out of view and comes back is two visits), and person boxes labelled with their visit
+(`vtest_person_boxes.csv`).
+
+- person IDs the tracker reported, against the visits (target: at most 1.5x);
+- ``entered`` happenings of people, against the visits (target: at most 1.5x);
+- episodes from objects whose score never reached their class threshold (target: none);
+- episodes of the parked vehicles (target: one each, for the whole clip);
+- ID switches (a reported ID moving from one visit to another) and purity (the share of
+  an ID's boxes on its main visit), from the labelled boxes: fewer IDs must not come
+  from gluing different people together.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from edgewatch.events.model import Change
+from edgewatch.geometry import iou_matrix
+from edgewatch.machine import describe_machine
+from edgewatch.track.bytetrack import greedy_match
+from edgewatch.types import Detections, Frame
+
+GROUND_TRUTH = Path(__file__).with_name("groundtruth")
+WALKWAY = [[300, 150], [760, 150], [760, 330], [300, 330]]  # where people walk in vtest
+POST_LINE = {"a": [430, 100], "b": [430, 400]}  # across the walkway, by the lamp post
+VEHICLES = ("car", "truck", "bus", "motorcycle")
+MAX_RATIO = 1.5
+
+
+def visits(folder: Path = GROUND_TRUTH) -> int:
+    with open(folder / "vtest_person_visits.csv", newline="") as handle:
+        return sum(1 for _ in csv.DictReader(handle))
+
+
+def labelled_boxes(folder: Path = GROUND_TRUTH) -> dict[int, list[tuple[int, list[float]]]]:
+    """frame -> [(visit, xyxy)] of the by-eye labelled person boxes."""
+    boxes: dict[int, list] = defaultdict(list)
+    with open(folder / "vtest_person_boxes.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            xyxy = [float(row[k]) for k in ("x1", "y1", "x2", "y2")]
+            boxes[int(row["frame"])].append((int(row["visit"]), xyxy))
+    return boxes
+
+
+def identity_figures(rows: list[tuple[int, int, list[float]]], truth: dict) -> dict:
+    """``rows``: (frame, track id, xyxy) of reported people. Each row that overlaps a
+    labelled box (IoU >= 0.5, one to one per frame) takes that box's visit."""
+    by_frame: dict[int, list] = defaultdict(list)
+    for frame, track, box in rows:
+        by_frame[frame].append((track, box))
+    visits_of: dict[int, list[int]] = defaultdict(list)  # track -> visits in frame order
+    for frame in sorted(by_frame):
+        objects, labelled = by_frame[frame], truth.get(frame, [])
+        if not labelled:
+            continue
+        iou = iou_matrix(np.array([b for _, b in objects]), np.array([b for _, b in labelled]))
+        for i, j in zip(*greedy_match(iou, 0.5), strict=True):
+            visits_of[objects[i][0]].append(labelled[j][0])
+    matched = sum(len(v) for v in visits_of.values())
+    switches = sum(sum(a != b for a, b in zip(v, v[1:], strict=False)) for v in visits_of.values())
+    main = sum(Counter(v).most_common(1)[0][1] for v in visits_of.values())
+    tracks_per_visit: dict[int, set] = defaultdict(set)
+    for track, seq in visits_of.items():
+        for visit, n in Counter(seq).items():
+            if n >= 3:
+                tracks_per_visit[visit].add(track)
+    return {
+        "rows_matched": matched,
+        "id_switches": switches,
+        "purity": round(main / matched, 3) if matched else 0.0,
+        "ids_per_visit": round(float(np.mean([len(t) for t in tracks_per_visit.values()])), 2)
+        if tracks_per_visit
+        else 0.0,
+    }
+
+
+class _Collect:
+    """Reported objects and the tracker's score of each, per frame."""
+
+    name, wants_annotated, lossless = "collect", False, True
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int, str, float, list[float]]] = []
+
+    def open(self, streams) -> None:
+        pass
+
+    def write(self, frame: Frame, detections: Detections) -> None:
+        scores = detections.data.get("score", detections.confidence)
+        for i in range(len(detections)):
+            self.rows.append((frame.index, int(detections.tracker_id[i]), detections.label(i),
+                              float(scores[i]), detections.xyxy[i].tolist()))  # fmt: skip
+
+    def close(self) -> None:
+        pass
+
+
+def _recording(sink):
+    """The event output, keeping every change it delivers."""
+    sink.changes = []
+    deliver = sink.deliver
+
+    def keep(changes) -> None:
+        sink.changes += changes
+        deliver(changes)
+
+    sink.deliver = keep
+    return sink
+
+
+def vtest_quality(frames: int = 0, *, state: Path | None = None) -> dict:
+    """The figures above, from one run of the default pipeline."""
+    from edgewatch.config import config_from_dict
+    from edgewatch.outputs.events import EventSink
+    from edgewatch.pipeline import build_pipeline
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(state or scratch)
+        camera = {"name": "yard", "source": "sample", "realtime": False, "loop": False}
+        if frames:
+            camera["max_frames"] = frames
+        config = config_from_dict({
+            "cameras": [camera],
+            "events": {
+                "enabled": True,
+                "zones": [{"name": "walkway", "camera": "yard", "points": WALKWAY}],
+                "lines": [{"name": "post", "camera": "yard", **POST_LINE}],
+                "store_path": str(folder / "events.sqlite3"),
+                "snapshots": {"dir": str(folder / "snapshots")},
+            },
+            "outputs": {"rtsp": {"enabled": False}},
+            "pipeline": {"stats_interval_s": 0},
+        })  # fmt: skip
+        collect, events = _Collect(), _recording(EventSink(config.events))
+        summary = build_pipeline(config, sinks=[collect, events]).run()
+    changes: list[Change] = events.changes
+    thresholds = _thresholds(config)
+    best_score: dict[int, float] = defaultdict(float)
+    for _, track, _, score, _ in collect.rows:
+        best_score[track] = max(best_score[track], score)
+    episodes = {c.after.id: c.after for c in changes}
+    doubtful = [
+        e.id for e in episodes.values()
+        if best_score.get(e.track_id, 0.0) < thresholds.get(e.label, 0.5)
+    ]  # fmt: skip
+    entered = [h for c in changes for h in c.happenings if h.kind == "entered"]
+    people = [(f, t, box) for f, t, label, _, box in collect.rows if label == "person"]
+    count = visits()
+    vehicles = [e for e in episodes.values() if e.label in VEHICLES]
+    figures = {
+        "frames": sum(summary.frames.values()),
+        "person_visits": count,
+        "person_ids": len({t for _, t, _ in people}),
+        "entered_people": sum(1 for h in entered if h.label == "person"),
+        "episodes": len(episodes),
+        "episodes_under_threshold": len(doubtful),
+        "vehicle_episodes": [
+            {
+                "label": e.label,
+                "start": round(e.start - summary_start(changes), 1),
+                "duration_s": round((e.end or e.start) - e.start, 1),
+            }
+            for e in sorted(vehicles, key=lambda e: e.start)
+        ],  # fmt: skip
+        "happenings": dict(Counter(h.kind for c in changes for h in c.happenings)),
+        **identity_figures(people, labelled_boxes()),
+    }
+    figures["ids_ratio"] = round(figures["person_ids"] / count, 2)
+    figures["entered_ratio"] = round(figures["entered_people"] / count, 2)
+    return figures
+
+
+def summary_start(changes: list[Change]) -> float:
+    return min((c.after.start for c in changes), default=0.0)
+
+
+def _thresholds(config) -> dict[str, float]:
+    detector = config.detector
+    return {
+        label: detector.class_confidence.get(label, detector.confidence)
+        for label in detector.classes or ()
+    }
+
+
+def print_quality_bench(args) -> int:
+    print(describe_machine())
+    figures = vtest_quality(args.frames)
+    met = lambda ok: "MET" if ok else "MISSED"  # noqa: E731
+    print(
+        f"vtest, {figures['frames']} frames, one zone and one line over the walkway; "
+        f"{figures['person_visits']} person visits counted by eye"
+    )
+    print(
+        f"  person IDs {figures['person_ids']} ({figures['ids_ratio']}x the visits; target "
+        f"<= {MAX_RATIO}x {met(figures['ids_ratio'] <= MAX_RATIO)})"
+    )
+    print(
+        f"  people entered {figures['entered_people']} ({figures['entered_ratio']}x; target "
+        f"<= {MAX_RATIO}x {met(figures['entered_ratio'] <= MAX_RATIO)})"
+    )
+    print(
+        f"  episodes from objects under their class threshold: "
+        f"{figures['episodes_under_threshold']} (target 0 "
+        f"{met(figures['episodes_under_threshold'] == 0)})"
+    )
+    print(f"  vehicle episodes: {figures['vehicle_episodes']} (a parked one: one for the clip)")
+    print(
+        f"  identity: {figures['id_switches']} ID switches over {figures['rows_matched']} "
+        f"labelled boxes, purity {figures['purity']}, {figures['ids_per_visit']} IDs per visit"
+    )
+    print(f"  happenings: {figures['happenings']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
