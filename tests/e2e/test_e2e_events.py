@@ -77,10 +77,13 @@ def test_events_from_the_real_footage(tmp_path, vtest_path):
         if event["snapshot"]:
             assert (tmp_path / "snapshots" / event["snapshot"]).is_file()
 
-    snapshots = list((tmp_path / "snapshots").rglob("*.jpg"))
-    assert snapshots
-    image = cv2.imread(str(snapshots[0]))
-    assert image is not None and image.shape == (576, 768, 3)
+    frames = [p for p in (tmp_path / "snapshots").rglob("*.jpg") if not p.stem.endswith("-crop")]
+    crops = list((tmp_path / "snapshots").rglob("*-crop.jpg"))
+    assert frames and crops
+    image = cv2.imread(str(frames[0]))
+    assert image is not None and image.shape == (576, 768, 3)  # the whole frame, annotated
+    height, width = cv2.imread(str(crops[0])).shape[:2]
+    assert height == width >= 160  # the object, square, for a phone notification
 
     # The zone outline is drawn on the video where the raw footage has none of it.
     recorded, raw = read_frames(tmp_path / "yard.mp4", [10])[0], read_frames(vtest_path, [10])[0]

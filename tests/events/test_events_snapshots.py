@@ -10,6 +10,7 @@ import numpy as np
 from event_scenes import config, feet_box, frame, tracked
 
 from edgewatch.events.engine import EventEngine
+from edgewatch.events.model import Happening
 from edgewatch.events.snapshots import SnapshotWriter, prune
 
 GATE = {"name": "gate", "camera": "yard", "a": [320, 0], "b": [320, 480]}
@@ -106,3 +107,12 @@ def test_box_drawing_survives_jpeg(tmp_path):
     # A sanity check of the check above: without the box the edge is grey.
     image = cv2.imdecode(cv2.imencode(".jpg", np.full((480, 640, 3), 120, np.uint8))[1], 1)
     assert abs(int(image[250:350, 199:202, 1].mean()) - 120) <= 3
+
+
+def test_happenings_in_words_name_the_rule_that_fired():
+    crossed = Happening("e1", "yard", "line_crossed", "person", 3, 0.0, zone="gate",
+                        direction="left->right")  # fmt: skip
+    entered = Happening("e1", "yard", "zone_entered", "car", 3, 0.0, zone="driveway")
+    assert crossed.words() == "crossed gate left->right"
+    assert entered.words() == "entered driveway"
+    assert Happening("e1", "yard", "entered", "car", 3, 0.0).words() == "entered"

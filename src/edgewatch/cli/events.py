@@ -51,16 +51,7 @@ def _clock(t: float | None) -> str:
 
 
 def _what(happening: Happening) -> str:
-    clock = time.strftime("%H:%M:%S", time.localtime(happening.time))
-    words = {
-        "entered": "entered",
-        "left": "left",
-        "zone_entered": f"entered {happening.zone}",
-        "zone_left": f"left {happening.zone}",
-        "line_crossed": f"crossed {happening.zone} {happening.direction}",
-        "loitering": f"loitered in {happening.zone}",
-    }
-    return f"{clock} {words.get(happening.kind, happening.kind)}"
+    return f"{time.strftime('%H:%M:%S', time.localtime(happening.time))} {happening.words()}"
 
 
 def _row(episode: Episode, happenings: list[Happening]) -> tuple[str, ...]:
@@ -68,7 +59,7 @@ def _row(episode: Episode, happenings: list[Happening]) -> tuple[str, ...]:
     story = ", ".join(_what(h) for h in happenings) or "-"
     return (
         _clock(episode.start), episode.camera, episode.label, str(episode.track_id), duration,
-        f"{episode.top_score:.2f}", story, episode.snapshot or "-",
+        f"{episode.top_score:.2f}", episode.snapshot or "-", story,
     )  # fmt: skip
 
 
@@ -94,7 +85,7 @@ def list_events(args: argparse.Namespace) -> int:
             data["happenings"] = [h.to_dict() for h in item.happenings]
             print(json.dumps(data))
         return 0
-    header = ("start", "camera", "label", "track", "duration", "top", "what happened", "snapshot")
+    header = ("start", "camera", "label", "track", "duration", "top", "snapshot", "what happened")
     rows = [header] + [_row(item.episode, item.happenings) for item in found]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     for row in rows:

@@ -47,6 +47,13 @@ class Happening:
     confidence: float = 0.0
     snapshot: str | None = None  # the frame it happened in, the rule drawn (relative path)
 
+    def words(self) -> str:
+        """What happened, in words: ``crossed gate left->right``, ``entered driveway``."""
+        if self.kind == "line_crossed":
+            return f"crossed {self.zone} {self.direction}"
+        what = {"zone_entered": "entered", "zone_left": "left", "loitering": "loitering in"}
+        return f"{what[self.kind]} {self.zone}" if self.kind in what else self.kind
+
     def to_dict(self) -> dict:
         return {
             "episode": self.episode,

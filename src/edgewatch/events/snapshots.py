@@ -80,9 +80,7 @@ class SnapshotWriter:
         """The frame ``happening`` happened in, its rule emphasised."""
         n = self._counts.get(happening.episode, 0) + 1
         self._counts[happening.episode] = n
-        text = f"{happening.label} {happening.kind.replace('_', ' ')}"
-        if happening.direction:
-            text += f" {happening.direction}"
+        text = f"{happening.label} {happening.words()}"
         picture = annotate_snapshot(
             image, box=tuple(float(v) for v in box), text=text, class_id=class_id,
             camera=happening.camera, timestamp=happening.time, zones=zones, lines=lines,
