@@ -23,6 +23,21 @@ def test_example_config_is_valid_and_documents_the_defaults():
     assert config.detector.class_confidence == {"person": 0.4}
 
 
+def test_example_config_names_every_tracking_and_events_key_at_its_default():
+    from edgewatch.events.config import EventsConfig, LabelFilter, SnapshotConfig
+    from edgewatch.track.config import TrackerConfig
+
+    text = (REPO / "config.example.yaml").read_text()
+    for model in (TrackerConfig, EventsConfig, LabelFilter, SnapshotConfig):
+        for key in model.model_fields:
+            assert f"{key}:" in text, f"config.example.yaml does not name {model.__name__}.{key}"
+    example = load_config(REPO / "config.example.yaml")
+    assert example.tracking == TrackerConfig()
+    assert example.events.model_dump(exclude={"store_path", "snapshots"}) == EventsConfig(
+        store_path=example.events.store_path, snapshots=example.events.snapshots
+    ).model_dump(exclude={"store_path", "snapshots"})
+
+
 def test_empty_file_gives_the_defaults(tmp_path):
     config = load_config(write(tmp_path, ""))
     assert [c.name for c in config.cameras] == ["sample"]
