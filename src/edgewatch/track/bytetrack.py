@@ -1,32 +1,38 @@
 """ByteTrack-class multi-object tracker for one camera.
 
 Each update predicts every track (Kalman, constant velocity, by the seconds since the last
-update), then associates in two stages, as ByteTrack does:
+update), then associates in stages, as ByteTrack does, with appearance added:
 
-1. every track (followed, lost, or new) with the high-confidence detections, by IoU of
-   boxes grown by ``match_buffer`` (a buffered IoU: at 5-10 detections a second a walker's
-   boxes barely overlap from one detection to the next), >= match_iou; with appearance on,
-   a pair whose colours differ (`appearance.describe`) does not match, and of two
-   candidates the more alike wins;
+1. tracks seen within ``lost_timeout_s`` with the high-confidence detections, confirmed
+   tracks first, then new ones, by IoU of boxes grown by ``match_buffer`` (a buffered IoU:
+   at 5-10 detections a second a walker's boxes barely overlap from one detection to the
+   next), >= match_iou. With appearance on (`appearance.describe`), where a track could
+   take several boxes or a box several tracks, a pair whose colours differ does not match
+   when a rival looks more alike, and of the rest the more alike wins; then, among what
+   is left, position alone (the rival that kept a track off a box took another one);
 2. tracks followed until the last update and still unmatched, with the low-confidence
    detections, IoU >= low_match_iou: a person half behind a post scores low but is still
    the same person. Low-confidence detections never start a track;
 3. re-finding: a high-confidence detection left over and a confirmed track lost within
-   ``lost_timeout_s`` that looks alike (``refind_similarity``) and is near enough for the
-   time it was gone are the same object: the track takes it up again, ID kept.
+   ``refind_s`` that looks alike (``refind_similarity``) and is near enough for the time
+   it was gone are the same object: the track takes it up again, ID kept. One last seen
+   walking out of the picture is not looked for after ``lost_timeout_s``.
+
+A box more than ``look_max_covered`` under another box shows mostly that other object:
+it never teaches a track its colours.
 
 A track is *confirmed*, and only then reported, once it has ``min_hits`` detections and
 its score (the median of its last 10 confidences, as Frigate scores objects) reaches its
 class's threshold; it stays confirmed. So one confident blip in a run of low scores
 raises no object, and the objects reported are the ones events may speak of.
 
-Matching is class-agnostic and greedy by IoU (best pairs first): a van flickering between
-car and truck keeps its track, and with few objects per camera the greedy answer is the
-optimal one nearly always, without a dependency. A track's label is the class with the
-largest summed confidence over its matches, so one odd detection does not relabel it.
+Matching is class-agnostic and greedy by score (best pairs first): a van flickering
+between car and truck keeps its track, and with few objects per camera the greedy answer
+is the optimal one nearly always, without a dependency. A track's label is the class with
+the largest summed confidence over its matches, so one odd detection does not relabel it.
 
-Tracks are kept in parallel numpy arrays, not objects, so that the per-frame cost stays
-well under a millisecond with dozens of objects.
+Tracks are kept in parallel numpy arrays, not objects: about 1 ms a frame for 50 objects
+by position alone; the colours cost about 40 microseconds a box described.
 """
 
 from __future__ import annotations
