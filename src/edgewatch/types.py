@@ -18,6 +18,12 @@ NO_TRACK = -1
 UNTRACKED_OBJECT_ID = 2**64 - 1
 
 
+def no_picture(width: int, height: int) -> np.ndarray:
+    """The YUV planes of a frame whose picture stayed on the GPU because nobody downstream
+    looks at it: the frame's size, no memory (one zero byte, broadcast)."""
+    return np.broadcast_to(np.zeros((), np.uint8), (height * 3 // 2, width))
+
+
 class Frame:
     """One decoded picture of one camera.
 

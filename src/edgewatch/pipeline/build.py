@@ -14,6 +14,7 @@ from edgewatch.config import Config
 from edgewatch.detect.base import Detector, DetectorConfig, SquareInput, ThreadSafe
 from edgewatch.draw.annotate import Annotator
 from edgewatch.errors import EdgewatchError, SourceError
+from edgewatch.gpu.device import resolve_device
 from edgewatch.outputs.base import Sink, StreamInfo
 from edgewatch.pipeline.detection import DetectionStage
 from edgewatch.pipeline.gating import CameraGate
@@ -49,6 +50,16 @@ def build_pipeline(
     inbox: FrameInbox[Frame] = FrameInbox(
         [c.name for c in config.cameras], config.pipeline.camera_queue
     )
+    device = "cpu" if detector is not None else resolve_device(config.detector.device)
+    if device != "cpu":
+        from edgewatch.pipeline.gpu_stage import gpu_decodes
+
+        if gpu_decodes(config):
+            return build_gpu_pipeline(config, device, sinks, stop, stats, inbox)
+        from edgewatch.gpu.ssd_torch import TorchSsd
+
+        log.info("detecting on %s; decoding on the CPU (PyNvVideoCodec is not installed)", device)
+        detector = TorchSsd(detector_config(config), device=device)
     gates: dict[str, CameraGate] = {}
     readers, streams = open_streams(config, stop, stats, inbox, gates)
     try:
@@ -66,17 +77,7 @@ def build_pipeline(
     if isinstance(detector, SquareInput):
         for gate in gates.values():
             gate.input_size = detector.input_size
-    capacity = config.pipeline.sink_queue
-    video = [SinkRunner(s, stats, capacity) for s in sinks if s.wants_annotated]
-    runners = [SinkRunner(s, stats, capacity) for s in sinks if not s.wants_annotated]
-    if video:
-        annotator = Annotator(
-            {c.name: (config.events.zones_of(c.name), config.events.lines_of(c.name))
-             for c in config.cameras},
-            copy=config.events.enabled,
-            motion={c.name for c in config.cameras if c.draw_motion},
-        )  # fmt: skip
-        runners.append(SinkRunner(VideoStage(annotator, video, stats), stats, capacity))
+    video, runners = _runners(config, sinks, stats)
     detection = DetectionStage(
         inbox,
         detector,
@@ -89,6 +90,50 @@ def build_pipeline(
         live={reader.camera.name for reader in readers if reader.realtime},
     )
     return Pipeline(config, detector, sinks, readers, inbox, detection, runners, video, stop, stats)
+
+
+def _runners(
+    config: Config, sinks: Sequence[Sink], stats: PipelineStats
+) -> tuple[list[SinkRunner], list[SinkRunner]]:
+    """(video runners, the other runners with the drawing stage that feeds the video)."""
+    capacity = config.pipeline.sink_queue
+    video = [SinkRunner(s, stats, capacity) for s in sinks if s.wants_annotated]
+    runners = [SinkRunner(s, stats, capacity) for s in sinks if not s.wants_annotated]
+    if video:
+        annotator = Annotator(
+            {c.name: (config.events.zones_of(c.name), config.events.lines_of(c.name))
+             for c in config.cameras},
+            copy=config.events.enabled,
+            motion={c.name for c in config.cameras if c.draw_motion},
+        )  # fmt: skip
+        runners.append(SinkRunner(VideoStage(annotator, video, stats), stats, capacity))
+    return video, runners
+
+
+def build_gpu_pipeline(
+    config: Config,
+    device: str,
+    sinks: Sequence[Sink] | None,
+    stop: threading.Event,
+    stats: PipelineStats,
+    inbox: FrameInbox[Frame],
+) -> Pipeline:
+    """The GPU engine in place of the camera readers and the detection stage: every
+    camera decoded on NVDEC, detected and tracked in shard processes on ``device``."""
+    from edgewatch.pipeline.gpu_stage import GpuStage, probe_streams, shard_jobs
+
+    streams = probe_streams(config)
+    sinks = list(create_sinks(config) if sinks is None else sinks)
+    open_sinks(sinks, streams)
+    video, runners = _runners(config, sinks, stats)
+    pictures = bool(video) or config.events.enabled
+    jobs = shard_jobs(config, detector_config(config).model_dump(mode="json"), device, pictures)
+    log.info(
+        "GPU engine on %s: %d camera(s) in %d shard process(es), decoding on NVDEC",
+        device, len(config.cameras), len(jobs),
+    )  # fmt: skip
+    stage = GpuStage(jobs, stats, stop)
+    return Pipeline(config, None, sinks, [], inbox, stage, runners, video, stop, stats)
 
 
 GATE_INPUT = 300  # crop side for motion gating until the detector says its own

@@ -1,0 +1,259 @@
+"""`edgewatch bench gpu`: how many 1080p30 cameras one GPU box detects and tracks.
+
+In one run, on copies of one clip (``--source``, a 1080p30 H.264 or H.265 file):
+
+* the naive baseline: OpenCV (FFmpeg) decoding on the CPU, each frame detected alone
+  (batch 1) by the same PyTorch SSD on the GPU;
+* the NVDEC ceiling: the engine's process layout decoding only, as fast as it can;
+* the engine as fast as it can: decode -> detect -> track -> the detection message;
+* the engine with every copy paced at 30 frames/s like a live camera, for each stream
+  count of ``--streams``: a count is sustained when every stream delivered at least 97%
+  of its frames, none was dropped, and the p95 capture-to-message latency stayed under
+  100 ms.
+
+Beside them: per-stage times, GPU and NVDEC utilisation (NVML), CPU cores used.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import asdict
+
+import numpy as np
+import psutil
+
+from edgewatch.machine import describe_machine
+
+PACE_FPS = 30.0
+LATENCY_TARGET_S = 0.1
+
+
+def _jobs(source: str, streams: int, *, processes: int, devices: list[int], **options):
+    """Shard jobs for ``streams`` copies of ``source`` with the default config: the
+    detector down to the tracker's low threshold, the user's thresholds for the tracker,
+    as `edgewatch run` does."""
+    from edgewatch.config import config_from_dict
+    from edgewatch.detect.coco import COCO_CLASS_NAMES
+    from edgewatch.detect.filters import DetectionFilter
+    from edgewatch.gpu.shard import ShardJob
+    from edgewatch.gpu.shards import plan_shards
+    from edgewatch.pipeline.build import detector_config
+
+    config = config_from_dict({})
+    detector = detector_config(config).model_dump(mode="json")
+    tracker = config.tracking.model_copy(update={"appearance": False}).model_dump(mode="json")
+    high = tuple(DetectionFilter(config.detector, COCO_CLASS_NAMES).thresholds.tolist())
+    cameras = [f"cam{i:03d}" for i in range(streams)]
+    return [
+        ShardJob(shard, {c: source for c in shard.cameras}, detector, tracker, high, **options)
+        for shard in plan_shards(cameras, processes, devices)
+    ]
+
+
+class _Sampler:
+    """GPU, NVDEC and CPU use over a run, sampled every half second."""
+
+    def __init__(self) -> None:
+        self.gpu: list[float] = []
+        self.nvdec: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> _Sampler:
+        self.restart()
+        self._thread.start()
+        return self
+
+    def restart(self) -> None:
+        """Counts from now: the start-up (CUDA, the model) is not the steady state."""
+        self.gpu.clear()
+        self.nvdec.clear()
+        self._cpu = psutil.cpu_times()
+        self._started = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        busy = sum(psutil.cpu_times()) - sum(self._cpu)
+        idle = psutil.cpu_times().idle - self._cpu.idle
+        self.cores = (busy - idle) / max(time.perf_counter() - self._started, 1e-9)
+
+    def _sample(self) -> None:
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        except Exception:  # no NVML: the figures stay empty
+            return
+        while not self._stop.wait(0.5):
+            self.gpu.append(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+            self.nvdec.append(pynvml.nvmlDeviceGetDecoderUtilization(handle)[0])
+
+    def figures(self) -> dict:
+        return {
+            "gpu_util_pct": round(float(np.mean(self.gpu)), 1) if self.gpu else None,
+            "nvdec_util_pct": round(float(np.mean(self.nvdec)), 1) if self.nvdec else None,
+            "cpu_cores_used": round(self.cores, 2),
+        }
+
+
+def run_engine(source: str, streams: int, seconds: float, **options) -> dict:
+    """The engine on ``streams`` copies for ``seconds`` from its first result (loading
+    the model and CUDA in every shard takes a few seconds before); frames/s, latency,
+    stage times."""
+    from edgewatch.gpu.engine import GpuEngine
+
+    jobs = _jobs(source, streams, loop=True, **options)
+    per_stream: dict[str, int] = {}
+    latency: list[float] = []
+    messages = 0
+    with _Sampler() as sampler, GpuEngine(jobs) as engine:
+        stopper = threading.Timer(seconds, engine.stop)
+        if options.get("decode_only"):  # no results come: the shards' own clocks count
+            stopper.start()
+        start = None
+        for result in engine.results():
+            now = time.time()
+            if start is None:
+                start = now
+                stopper.start()
+                sampler.restart()
+            if now - start > seconds:
+                continue  # the shards are stopping: frames past the window do not count
+            per_stream[result.camera] = per_stream.get(result.camera, 0) + 1
+            latency.append(now - result.timestamp)
+            messages += result.message is not None
+        stopper.cancel()
+    shards = list(engine.stats.values())
+    total = {key: sum(s.get(key, 0) for s in shards) for key in ("decoded", "dropped", "items",
+             "batches", "decode_s", "prepare_s", "infer_s", "track_s", "send_s")}  # fmt: skip
+    if options.get("decode_only"):
+        window = max(s["last_frame"] for s in shards) - min(s["first_frame"] for s in shards)
+        frames = total["decoded"]
+    else:
+        window, frames = seconds, sum(per_stream.values())
+    return {
+        "streams": streams,
+        "frames": frames,
+        "frames_per_s": frames / max(window, 1e-9),
+        "slowest_stream_fps": min(per_stream.values(), default=0) / seconds,
+        "dropped": total["dropped"],
+        "messages": messages,
+        "latency_p50_ms": 1e3 * float(np.percentile(latency, 50)) if latency else None,
+        "latency_p95_ms": 1e3 * float(np.percentile(latency, 95)) if latency else None,
+        "mean_batch": total["items"] / max(total["batches"], 1),
+        "stage_ms_per_frame": {
+            stage: round(1e3 * total[f"{stage}_s"] / max(total["items"], 1), 3)
+            for stage in ("prepare", "infer", "track", "send")
+        },
+        "decode_ms_per_frame": 1e3 * total["decode_s"] / max(total["decoded"], 1),
+        "errors": engine.errors,
+        **sampler.figures(),
+    }
+
+
+def run_naive(source: str, seconds: float, model_path: str | None) -> dict:
+    """One stream, decoded by OpenCV on the CPU, each frame detected alone on the GPU."""
+    import cv2
+
+    from edgewatch.detect.base import DetectorConfig
+    from edgewatch.gpu.ssd_torch import TorchSsd
+
+    detector = TorchSsd(DetectorConfig(), device="cuda:0", model_path=model_path)
+    detector.detect([np.zeros((1080, 1920, 3), np.uint8)])  # warm-up
+    capture = cv2.VideoCapture(source)
+    frames, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        ok, image = capture.read()
+        if not ok:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            continue
+        detector.detect([image])
+        frames += 1
+    return {"frames_per_s": frames / (time.perf_counter() - started)}
+
+
+def gpu_bench(source: str, streams: list[int], seconds: float, processes: int | None,
+              model_path: str | None = None) -> dict:  # fmt: skip
+    import torch
+
+    from edgewatch.gpu.shards import default_processes
+
+    devices = list(range(torch.cuda.device_count()))
+    most = max(streams)
+    layout = {
+        "processes": processes or default_processes(most, os.cpu_count() or 1),
+        "devices": devices,
+        "model_path": model_path,
+    }
+    figures: dict = {"layout": {k: v for k, v in layout.items() if k != "model_path"}}
+    figures["naive"] = run_naive(source, seconds, model_path)
+    figures["ceiling"] = run_engine(source, most, seconds, decode_only=True, **layout)
+    figures["unpaced"] = run_engine(source, most, seconds, messages=True, **layout)
+    figures["paced"] = [
+        run_engine(source, n, seconds, pace_fps=PACE_FPS, messages=True, **layout)
+        for n in sorted(streams)
+    ]
+    return figures
+
+
+def sustained(run: dict, seconds: float) -> bool:
+    return (
+        run["slowest_stream_fps"] >= 0.97 * PACE_FPS
+        and run["dropped"] == 0
+        and run["latency_p95_ms"] is not None
+        and run["latency_p95_ms"] < LATENCY_TARGET_S * 1e3
+        and not run["errors"]
+    )
+
+
+def print_gpu_bench(figures: dict, seconds: float) -> None:
+    naive = figures["naive"]["frames_per_s"]
+    ceiling = figures["ceiling"]["frames_per_s"]
+    engine = figures["unpaced"]["frames_per_s"]
+    print(f"layout: {figures['layout']}")
+    print(f"naive (OpenCV CPU decode, batch-1 GPU detection): {naive:.1f} frames/s")
+    print(f"NVDEC ceiling, {figures['ceiling']['streams']} streams, decode only: "
+          f"{ceiling:.0f} frames/s ({ceiling / PACE_FPS:.0f} streams at 30 fps)")  # fmt: skip
+    print(f"engine, as fast as it can: {engine:.0f} frames/s = {engine / ceiling:.1%} of the "
+          f"ceiling (target 95%), {engine / naive:.1f}x naive (target 10x); "
+          f"{figures['unpaced']}")  # fmt: skip
+    best = 0
+    for run in figures["paced"]:
+        ok = sustained(run, seconds)
+        best = max(best, run["streams"] if ok else 0)
+        verdict = "SUSTAINED" if ok else "not sustained"
+        print(
+            f"paced {run['streams']} streams at 30 fps: {verdict}; slowest stream "
+            f"{run['slowest_stream_fps']:.1f} fps, dropped {run['dropped']}, latency p50 "
+            f"{run['latency_p50_ms']:.1f} ms p95 {run['latency_p95_ms']:.1f} ms, GPU "
+            f"{run['gpu_util_pct']}%, NVDEC {run['nvdec_util_pct']}%, CPU "
+            f"{run['cpu_cores_used']} cores; stages {run['stage_ms_per_frame']}"
+        )
+    print(f"streams sustained at 30 fps: {best}")
+
+
+def print_gpu(args) -> int:
+    import json
+
+    print(describe_machine())
+    try:
+        import torch
+    except ImportError:
+        print("bench gpu needs PyTorch and PyNvVideoCodec: pip install 'edgewatch[gpu]'")
+        return 2
+    if not torch.cuda.is_available():
+        print("bench gpu needs an NVIDIA GPU: torch sees none here")
+        return 2
+    print(f"GPU: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}")
+    streams = [int(n) for n in str(args.streams or "8").split(",")]
+    seconds = float(args.seconds or 20)
+    figures = gpu_bench(str(args.source), streams, seconds, args.processes, args.model_path)
+    print_gpu_bench(figures, seconds)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(figures, handle, indent=1, default=lambda o: asdict(o))
+    return 0

@@ -1,0 +1,118 @@
+"""Decoding one camera (files, RTSP and HTTP URLs) into NV12 frames for the GPU engine:
+on NVDEC (`NvDecoder`), or on the CPU (`CpuDecoder`: a box without NVDEC, and the
+engine's tests on machines without a GPU).
+
+PyNvVideoCodec's demuxer (FFmpeg inside) reads the source on the CPU; the decoder runs
+on the GPU's NVDEC engines and hands each frame as a CUDA array that `torch.from_dlpack`
+takes without a copy: (H*3/2, W) uint8, the Y plane then the interleaved UV rows. The
+decoder reuses its surfaces, so a frame kept past the next `Decode` is cloned first.
+PyNvVideoCodec releases the GIL while it decodes: one thread per camera keeps several
+NVDEC sessions busy from one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def nvdec_available() -> bool:
+    """PyNvVideoCodec imports and a CUDA device is there."""
+    try:
+        import PyNvVideoCodec  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+class NvDecoder:
+    """Decodes ``source`` on GPU ``gpu_id``; `frames` yields (index, NV12 tensor)."""
+
+    def __init__(self, source: str, gpu_id: int = 0, *, loop: bool = False) -> None:
+        import PyNvVideoCodec as nvc
+
+        self._nvc, self.source, self.gpu_id, self.loop = nvc, source, gpu_id, loop
+        self._demuxer = nvc.CreateDemuxer(filename=source)
+        self._decoder = nvc.CreateDecoder(
+            gpuid=gpu_id,
+            codec=self._demuxer.GetNvCodecId(),
+            cudacontext=0,
+            cudastream=0,
+            usedevicememory=True,
+        )
+        rate = getattr(self._demuxer, "FrameRate", None)
+        self.fps = float(rate() if callable(rate) else 0.0) or 30.0
+        self.decode_s = 0.0  # time spent in the decoder, for the stage figures
+
+    def frames(self) -> Iterator[tuple[int, torch.Tensor]]:
+        """Every frame in order, as a CUDA tensor the caller owns (cloned off the
+        decoder's surface); a looped file starts again at its end."""
+        index = 0
+        while True:
+            for packet in self._demuxer:
+                started = time.perf_counter()
+                decoded = self._decoder.Decode(packet)
+                self.decode_s += time.perf_counter() - started
+                for surface in decoded:
+                    yield index, torch.from_dlpack(surface).clone()
+                    index += 1
+            if not self.loop:
+                return
+            # A new demuxer from the start; the decoder (and its NVDEC session) stays.
+            self._demuxer = self._nvc.CreateDemuxer(filename=self.source)
+
+
+class CpuDecoder:
+    """`NvDecoder`'s interface over OpenCV's (FFmpeg) CPU decoding: NV12 tensors on the
+    host. For a box without NVDEC, and for testing the engine where there is no GPU."""
+
+    def __init__(self, source: str, gpu_id: int = 0, *, loop: bool = False) -> None:
+        import cv2
+
+        self._cv2, self.source, self.loop = cv2, source, loop
+        self._capture = cv2.VideoCapture(source)
+        if not self._capture.isOpened():
+            raise OSError(f"cannot open {source}")
+        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
+        self.decode_s = 0.0
+
+    def frames(self) -> Iterator[tuple[int, torch.Tensor]]:
+        cv2, index = self._cv2, 0
+        while True:
+            started = time.perf_counter()
+            ok, image = self._capture.read()
+            if not ok:
+                if not self.loop or index == 0:
+                    return
+                self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                continue
+            nv12 = i420_to_nv12(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420))
+            self.decode_s += time.perf_counter() - started
+            yield index, torch.from_numpy(nv12)
+            index += 1
+
+
+def i420_to_nv12(i420):
+    """(H*3/2, W) planar YUV 4:2:0 (Y, then U, then V) to NV12 (Y, then U and V
+    interleaved)."""
+    import numpy as np
+
+    width = i420.shape[1]
+    height = i420.shape[0] * 2 // 3
+    quarter = (height // 2) * (width // 2)
+    chroma = i420[height:].reshape(-1)
+    nv12 = np.empty_like(i420)
+    nv12[:height] = i420[:height]
+    uv = nv12[height:].reshape(-1)
+    uv[0::2], uv[1::2] = chroma[:quarter], chroma[quarter:]
+    return nv12
+
+
+def open_decoder(source: str, gpu_id: int, *, loop: bool, kind: str = "nvdec"):
+    """The decoder ``kind`` asks for: "nvdec" (the GPU's) or "cpu"."""
+    return (NvDecoder if kind == "nvdec" else CpuDecoder)(source, gpu_id, loop=loop)

@@ -1,0 +1,34 @@
+"""Which device `detector.device` means on this box."""
+
+from __future__ import annotations
+
+import logging
+
+from edgewatch.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(setting: str) -> str:
+    """ "cpu" or "cuda:N". ``auto`` is a GPU only when PyTorch is installed and sees one,
+    so a box without either runs exactly as before; ``cuda`` without one is an error."""
+    if setting == "cpu":
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        if setting == "auto":
+            return "cpu"
+        raise ConfigError(
+            f"detector.device: {setting} needs PyTorch", "pip install 'edgewatch[gpu]'"
+        ) from None
+    count = torch.cuda.device_count()
+    if setting == "auto":
+        return "cuda:0" if count else "cpu"
+    index = int(setting.partition(":")[2] or 0)
+    if index >= count:
+        raise ConfigError(
+            f"detector.device: {setting}, but PyTorch sees {count} CUDA GPU(s)",
+            "use detector.device: auto, cpu, or an index below the count",
+        )
+    return f"cuda:{index}"

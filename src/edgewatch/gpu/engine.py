@@ -1,0 +1,85 @@
+"""The GPU engine's main-process side: starts the shard processes and gathers what they
+send.
+
+Cameras are spread over shard processes (`shards.plan_shards`), the shards over the GPUs
+(``cuda:N``). Each shard decodes, detects and tracks its own cameras (`shard.run_shard`)
+and sends only results: boxes, track IDs, a message, a picture where someone looks. The
+main process does no per-pixel work, so one process can gather thousands of frames a
+second.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+from collections.abc import Iterator
+
+from edgewatch.gpu.shard import FrameResult, ShardJob, run_shard
+
+log = logging.getLogger(__name__)
+
+
+class GpuEngine:
+    """``with GpuEngine(jobs) as engine: for result in engine.results(): ...``; the
+    shards' figures are in ``engine.stats`` once `results` has ended."""
+
+    def __init__(self, jobs: list[ShardJob]) -> None:
+        self.jobs = jobs
+        # CUDA cannot be used in a forked child: every shard is a fresh interpreter.
+        context = multiprocessing.get_context("spawn")
+        self._queue = context.Queue(maxsize=1024)
+        self._stop = context.Event()
+        self._processes = [
+            context.Process(
+                target=run_shard,
+                args=(job, self._queue, self._stop),
+                name=f"edgewatch-gpu-shard-{job.shard.index}",
+                daemon=True,
+            )  # fmt: skip
+            for job in jobs
+        ]
+        self.stats: dict[int, dict] = {}
+        self.errors: dict[int, str] = {}
+
+    def __enter__(self) -> GpuEngine:
+        for process in self._processes:
+            process.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def results(self, poll_s: float = 0.5) -> Iterator[FrameResult]:
+        """Every frame's result as the shards send them, until every shard has ended."""
+        ended: set[int] = set()
+        while len(ended) < len(self._processes):
+            try:
+                item = self._queue.get(timeout=poll_s)
+            except queue.Empty:
+                for job, process in zip(self.jobs, self._processes, strict=True):
+                    if not process.is_alive() and job.shard.index not in ended:
+                        ended.add(job.shard.index)  # died without a word: counted below
+                        self.errors.setdefault(job.shard.index, f"exit code {process.exitcode}")
+                continue
+            if isinstance(item, tuple):
+                kind, index, payload = item
+                ended.add(index)
+                if kind == "stats":
+                    self.stats[index] = payload
+                else:
+                    self.errors[index] = payload
+                    log.error("GPU shard %d failed: %s", index, payload)
+                continue
+            yield from item
+
+    def stop(self) -> None:
+        """Asks every shard to end (they finish the batch in hand)."""
+        self._stop.set()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        for process in self._processes:
+            process.join(timeout=timeout_s)
+            if process.is_alive():
+                process.terminate()

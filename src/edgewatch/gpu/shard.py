@@ -1,0 +1,250 @@
+"""One shard process of the GPU engine: its cameras decoded on NVDEC, detected in batches,
+tracked, and the results sent to the main process.
+
+    decode threads (one per camera): NVDEC -> NV12 on the GPU -> the batch collector
+    this process's main thread: a batch (full, or the oldest frame waited max_wait_s)
+        -> NV12 to 300x300 RGB, one launch per frame size -> the SSD in fp16 -> boxes
+        and NMS on the GPU -> only the final boxes to the host -> the camera's tracker
+        -> (the detection message) -> the results queue
+
+Frames stay on the GPU; a camera's picture goes to the host only when someone looks
+(``pictures``: an RTSP viewer, a recording, events' snapshots). Decoding, not inference,
+is the ceiling (PLATFORM: NVDEC 4,000-5,000 1080p frames/s an H200; the SSD far more), so
+a shard keeps many NVDEC sessions busy with threads (PyNvVideoCodec releases the GIL) and
+the GPU is shared by several shard processes, each with its own Python interpreter for
+the per-frame work (tracking, messages).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgewatch.gpu.shards import Shard
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """What a shard process is asked to do (pickled to it: plain data only)."""
+
+    shard: Shard
+    sources: dict[str, str]  # camera -> file or URL
+    detector: dict  # DetectorConfig fields
+    tracker: dict | None  # TrackerConfig fields; None: untracked
+    high_confidence: tuple[float, ...] = ()  # per class id: the user's thresholds (tracker)
+    max_batch: int = 64
+    max_wait_s: float = 0.02
+    pace_fps: float | None = None  # every camera paced at this rate (the bench)
+    paced: frozenset[str] = frozenset()  # cameras paced at their own rate (realtime files)
+    loop: bool = False  # every file starts again at its end (the bench)
+    looped: frozenset[str] = frozenset()  # cameras whose file starts again at its end
+    decode_only: bool = False  # the NVDEC ceiling: decode and count, nothing else
+    pictures: frozenset[str] = frozenset()  # cameras whose BGR frames go to the host
+    messages: bool = False  # build the detection message JSON here (the bench)
+    model_path: str | None = None  # an ONNX build of the SSD to use instead of the cache
+    decoder: str = "nvdec"  # or "cpu": OpenCV decoding (no NVDEC; the tests without a GPU)
+    max_frames: int | None = None  # per camera, then it ends
+    limits: dict[str, int] = field(default_factory=dict)  # per camera: its own max_frames
+    max_waiting: int = 256  # frames waiting for detection past which new ones are dropped
+
+
+@dataclass
+class FrameResult:
+    """One frame's outcome, sent to the main process."""
+
+    camera: str
+    index: int
+    timestamp: float  # capture time (epoch seconds)
+    width: int
+    height: int
+    xyxy: np.ndarray
+    confidence: np.ndarray
+    class_id: np.ndarray
+    tracker_id: np.ndarray
+    data: dict[str, np.ndarray]  # the tracker's columns: seen_s, score
+    picture: np.ndarray | None = None  # BGR, for cameras in ``pictures``
+    message: bytes | None = None
+    done: float = field(default_factory=time.time)  # when it left the shard
+
+
+def run_shard(job: ShardJob, results, stop) -> None:
+    """The shard process's body: ``results`` (a multiprocessing queue) gets lists of
+    FrameResult, then ``("stats", shard index, dict)`` when the shard ends; ``stop`` (a
+    multiprocessing event) ends it early."""
+    import torch
+
+    if job.shard.device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(job.shard.device))
+    started = time.perf_counter()
+    try:
+        figures = _Shard(job, results, stop).run()
+    except Exception as error:  # the main process reports it; the shard cannot go on
+        log.exception("GPU shard %d failed", job.shard.index)
+        results.put(("error", job.shard.index, f"{type(error).__name__}: {error}"))
+        return
+    figures["wall_s"] = time.perf_counter() - started
+    results.put(("stats", job.shard.index, figures))
+
+
+class _Shard:
+    def __init__(self, job: ShardJob, results, stop) -> None:
+        from edgewatch.gpu.batching import BatchCollector
+
+        self.job, self.results, self.stop = job, results, stop
+        self.gpu_id = int(job.shard.device.split(":")[1]) if ":" in job.shard.device else 0
+        self.collector = BatchCollector(job.max_batch, job.max_wait_s)
+        self.decoded: dict[str, int] = {}
+        self.dropped: dict[str, int] = {}
+        self.lag: list[float] = []  # paced: how late each frame came out of the decoder
+        self.first_frame, self.last_frame = float("inf"), 0.0  # epoch seconds, any camera
+        self.decode_s = 0.0
+        self.times = {"prepare": 0.0, "infer": 0.0, "boxes": 0.0, "track": 0.0, "send": 0.0}
+        self._lock = threading.Lock()
+        self._running = 0
+
+    def run(self) -> dict:
+        detector = trackers = None
+        if not self.job.decode_only:
+            detector, trackers = self._load()
+        threads = [
+            threading.Thread(target=self._decode, args=(camera, source), daemon=True)
+            for camera, source in self.job.sources.items()
+        ]
+        self._running = len(threads)
+        for thread in threads:
+            thread.start()
+        if self.job.decode_only:
+            for thread in threads:
+                thread.join()
+        else:
+            while batch := self.collector.take():
+                self._detect(batch, detector, trackers)
+        return {
+            "decoded": sum(self.decoded.values()),
+            "dropped": sum(self.dropped.values()),
+            "decode_s": self.decode_s,
+            "lag_p95_s": float(np.percentile(self.lag, 95)) if self.lag else 0.0,
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            **{f"{stage}_s": seconds for stage, seconds in self.times.items()},
+            **self.collector.stats(),
+        }
+
+    def _load(self):
+        from edgewatch.detect.base import DetectorConfig
+        from edgewatch.gpu.ssd_torch import TorchSsd
+        from edgewatch.track.cameras import CameraTrackers
+        from edgewatch.track.config import TrackerConfig
+
+        config = DetectorConfig(**self.job.detector)
+        detector = TorchSsd(config, device=self.job.shard.device, model_path=self.job.model_path)
+        detector.warm_up(self.job.max_batch)
+        trackers = None
+        if self.job.tracker is not None:
+            high = None
+            if self.job.high_confidence:
+                high = np.array(self.job.high_confidence, np.float32)
+            trackers = CameraTrackers(
+                self.job.sources, TrackerConfig(**self.job.tracker), detector.class_names,
+                high_confidence=high,
+            )  # fmt: skip
+        return detector, trackers
+
+    def _decode(self, camera: str, source: str) -> None:
+        from edgewatch.gpu.decode import open_decoder
+
+        count, decoder = 0, None
+        try:
+            loop = self.job.loop or camera in self.job.looped
+            decoder = open_decoder(source, self.gpu_id, loop=loop, kind=self.job.decoder)
+            begin = time.time()
+            rate = self.job.pace_fps or (decoder.fps if camera in self.job.paced else None)
+            limit = self.job.limits.get(camera, self.job.max_frames)
+            for index, nv12 in decoder.frames():
+                if self.stop.is_set() or index == limit:
+                    break
+                timestamp = self._paced(begin, index, rate)
+                count += 1
+                self.first_frame = min(self.first_frame, timestamp)
+                self.last_frame = max(self.last_frame, timestamp)
+                if self.job.decode_only:
+                    continue
+                if self.collector.stats()["waiting"] >= self.job.max_waiting:
+                    # Detection is behind: a live camera drops its frame, as on the CPU.
+                    self.dropped[camera] = self.dropped.get(camera, 0) + 1
+                    continue
+                self.collector.put((camera, index, timestamp, nv12))
+        except Exception as error:  # one camera's failure ends that camera only
+            log.error("camera %s: GPU decoding failed: %s", camera, error)
+        finally:
+            self.decoded[camera] = count
+            with self._lock:
+                self.decode_s += decoder.decode_s if decoder is not None else 0.0
+                self._running -= 1
+                if self._running == 0:
+                    self.collector.close()
+
+    def _paced(self, begin: float, index: int, rate: float | None) -> float:
+        """The frame's capture time. Paced (a file standing in for a live camera): its
+        frame waits for its moment; one decoded late counts its lag."""
+        now = time.time()
+        if not rate:
+            return now
+        due = begin + index / rate
+        if now < due:
+            time.sleep(due - now)
+            return due
+        self.lag.append(now - due)
+        return now
+
+    def _detect(self, batch: list, detector, trackers) -> None:
+        from edgewatch.gpu.frames import detector_input, nv12_to_bgr_host
+
+        clock = time.perf_counter
+        t0 = clock()
+        frames = [item[3] for item in batch]
+        images = detector_input(frames, detector.input_size)
+        t1 = clock()
+        encodings, scores = detector.infer(images)
+        sizes = [(f.shape[0] * 2 // 3, f.shape[1]) for f in frames]
+        found = detector.postprocess(encodings, scores, sizes)  # the one host sync
+        t2 = clock()
+        self.times["prepare"] += t1 - t0
+        self.times["infer"] += t2 - t1  # inference and boxes: one sync point
+        out = []
+        for (camera, index, timestamp, nv12), detections, (height, width) in zip(
+            batch, found, sizes, strict=True
+        ):
+            if trackers is not None:
+                detections = trackers.update(camera, detections, timestamp)
+            picture = nv12_to_bgr_host(nv12) if camera in self.job.pictures else None
+            result = FrameResult(
+                camera, index, timestamp, width, height, detections.xyxy,
+                detections.confidence, detections.class_id, detections.tracker_id,
+                detections.data, picture,
+            )  # fmt: skip
+            if self.job.messages:
+                result.message = _message(result, detections)
+            out.append(result)
+        t3 = clock()
+        self.results.put(out)
+        self.times["track"] += t3 - t2
+        self.times["send"] += clock() - t3
+
+
+def _message(result: FrameResult, detections) -> bytes:
+    from edgewatch.outputs.message import build_message
+    from edgewatch.types import Frame, no_picture
+
+    frame = Frame(
+        result.camera, result.index, result.timestamp,
+        yuv=no_picture(result.width, result.height),
+    )  # fmt: skip
+    return json.dumps(build_message(frame, detections)).encode()

@@ -1,0 +1,265 @@
+"""The bundled SSD MobileNet v2 in PyTorch for the GPU engine, giving the detections of
+`SsdOnnxDetector`: the same ONNX file run by a small interpreter (ten plain ops; there is no
+ONNX runtime for CUDA where the engine runs), its post-processing redone in torch for a
+whole batch; only the final boxes go to the host, through the same `DetectionFilter`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import TensorProto, helper, numpy_helper
+from torch import Tensor
+
+from edgewatch.detect.base import DetectorConfig
+from edgewatch.detect.coco import COCO91_IDS, COCO_CLASS_NAMES
+from edgewatch.detect.filters import DetectionFilter
+from edgewatch.detect.onnx_session import batches
+from edgewatch.detect.ssd import _check_input_size
+from edgewatch.detect.ssd_onnx_build import HEAD_METADATA_KEY, SsdHead, cached_ssd_onnx
+from edgewatch.types import Detections
+
+try:
+    from torchvision.ops import batched_nms
+except Exception:  # not installed, or built for another torch: the torch fallback below
+    batched_nms = None
+
+_ELEMENTWISE = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Sigmoid": torch.sigmoid}
+
+
+def _conv(attrs: dict) -> Callable:
+    top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
+    stride, dilation = attrs.get("strides", [1, 1]), attrs.get("dilations", [1, 1])
+    groups = attrs.get("group", 1)
+    if (top, left) == (bottom, right):
+        return lambda x, w, b: F.conv2d(x, w, b, stride, (top, left), dilation, groups)
+    pad = (left, right, top, bottom)  # TensorFlow's SAME puts the odd pixel at the end
+    return lambda x, w, b: F.conv2d(F.pad(x, pad), w, b, stride, 0, dilation, groups)
+
+
+def _reshape(shape: list[int]) -> Callable:
+    def reshape(x: Tensor) -> Tensor:  # a 0 keeps that dimension (the batch)
+        return x.reshape([x.shape[i] if s == 0 else s for i, s in enumerate(shape)])
+
+    return reshape
+
+
+def _step(node: onnx.NodeProto, inits: dict[str, np.ndarray], dtype: torch.dtype):
+    """(function, names of its tensor inputs) for one node; shapes and bounds read now."""
+    op, inputs = node.op_type, list(node.input)
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    match op:
+        case "Conv":
+            return _conv(attrs), inputs
+        case "Clip":
+            low, high = (inits[i].item() if i else None for i in [*inputs, "", ""][1:3])
+            return lambda x: x.clamp(low, high), inputs[:1]
+        case "Reshape":
+            return _reshape([int(s) for s in inits[inputs[1]]]), inputs[:1]
+        case "Cast" if attrs["to"] == TensorProto.FLOAT:
+            return lambda x: x.to(dtype), inputs  # "float" is the compute dtype: fp16 end to end
+        case "Transpose":
+            return lambda x: x.permute(attrs["perm"]), inputs
+        case "Concat":
+            return lambda *xs: torch.cat(xs, attrs["axis"]), inputs
+        case "Add" | "Sub" | "Mul" | "Sigmoid":
+            return _ELEMENTWISE[op], inputs
+    raise NotImplementedError(f"{node.name}: ONNX op {op} {attrs} is not supported by graph_module")
+
+
+class OnnxGraph(torch.nn.Module):
+    """An ONNX graph as a plain loop over closures made once, at build time."""
+
+    def __init__(self, model: onnx.ModelProto, dtype: torch.dtype) -> None:
+        super().__init__()
+        graph = model.graph
+        inits = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+        self.input_name = graph.input[0].name
+        self.output_names = [output.name for output in graph.output]
+        self.constants: dict[str, str] = {}  # ONNX initializer -> buffer (the weights)
+        for name, value in inits.items():
+            if np.issubdtype(value.dtype, np.floating):  # others are shapes, read by _step
+                self.constants[name] = f"constant{len(self.constants)}"
+                self.register_buffer(self.constants[name], torch.from_numpy(value.copy()).to(dtype))
+        self.steps: list[tuple[Callable, list[str], str, list[str]]] = [
+            (*_step(node, inits, dtype), node.output[0], []) for node in graph.node
+        ]
+        # Drop each intermediate after its last use: a batch of 256 would keep gigabytes.
+        last_use = {name: i for i, (_, inputs, _, _) in enumerate(self.steps) for name in inputs}
+        for name, i in last_use.items():
+            if name not in self.constants and name not in self.output_names:
+                self.steps[i][3].append(name)
+
+    def forward(self, image: Tensor) -> tuple[Tensor, ...]:
+        tensors = {name: self.get_buffer(buffer) for name, buffer in self.constants.items()}
+        tensors[self.input_name] = image
+        for function, inputs, output, done in self.steps:
+            tensors[output] = function(*[tensors[name] for name in inputs])
+            for name in done:
+                del tensors[name]
+        return tuple(tensors[name].float() for name in self.output_names)
+
+
+def graph_module(model: onnx.ModelProto, dtype: torch.dtype) -> torch.nn.Module:
+    """Our built SSD graph in PyTorch: uint8 (N, 300, 300, 3) RGB in, float32 out."""
+    return OnnxGraph(model, dtype)
+
+
+def decode_boxes(encodings: Tensor, priors: Tensor, var: Tensor) -> Tensor:
+    """CENTER_SIZE decoding, as `edgewatch.detect.ssd.decode_boxes` does in numpy."""
+    size = priors[:, 2:] - priors[:, :2]
+    center = priors[:, :2] + size * 0.5 + encodings[:, :2] * var[:, :2] * size
+    half = torch.exp(encodings[:, 2:] * var[:, 2:]) * size * 0.5
+    return torch.cat([center - half, center + half], dim=1)
+
+
+def best_per_group(group: Tensor, score: Tensor, limit: int) -> Tensor:
+    """Indices ordered by group, then best score first (ties keep their order), keeping
+    the first `limit` of each group (all where limit <= 0)."""
+    order = torch.sort(-score, stable=True).indices
+    order = order[torch.sort(group[order], stable=True).indices]
+    if limit > 0:
+        order = order[_rank(group[order]) < limit]
+    return order
+
+
+def _rank(sorted_group: Tensor) -> Tensor:
+    """Each element's place within its run of equal groups (0 for the first)."""
+    first = torch.searchsorted(sorted_group, sorted_group)
+    return torch.arange(len(sorted_group), device=sorted_group.device) - first
+
+
+def pairwise_iou(boxes: Tensor) -> Tensor:
+    """(..., K, K) IoU of (..., K, 4) xyxy boxes, as `edgewatch.geometry.iou_matrix`."""
+    a, b = boxes[..., :, None, :], boxes[..., None, :, :]
+    wh = torch.minimum(a[..., 2:], b[..., 2:]) - torch.maximum(a[..., :2], b[..., :2])
+    inter = wh.clamp(min=0).prod(dim=-1)
+    area = (boxes[..., 2:] - boxes[..., :2]).clamp(min=0).prod(dim=-1)
+    union = area[..., :, None] + area[..., None, :] - inter
+    return torch.where(union > 0, inter / union.clamp(min=1e-12), 0.0)
+
+
+def greedy_nms(boxes: Tensor, score: Tensor, group: Tensor, iou: float) -> Tensor:
+    """Indices kept by greedy NMS within each group, by group then best first: a box
+    goes when a better kept box of its group overlaps it by IoU > `iou`.
+
+    Each group is a row of a padded (groups, K, 4) tensor, K its most boxes (top_k at
+    most), not boxes offset per group into one (M, M) matrix: memory stays groups * K * K
+    and no float32 precision is lost to large offsets. The greedy loop turns K times over
+    all groups at once, on the device, with no sync per box.
+    """
+    order = best_per_group(group, score, 0)
+    slot = _rank(group[order])
+    row = torch.unique_consecutive(group[order], return_inverse=True)[1]
+    shape = (int(row.max()) + 1, int(slot.max()) + 1)
+    padded = boxes.new_zeros((*shape, 4))
+    padded[row, slot] = boxes[order]
+    over = torch.triu(pairwise_iou(padded) > iou, diagonal=1)  # better box i over later j
+    suppressed = torch.ones(shape, dtype=torch.bool, device=boxes.device)
+    suppressed[row, slot] = False  # padding stays suppressed, and suppresses nothing
+    for i in range(shape[1]):
+        suppressed |= over[:, i] & ~suppressed[:, i : i + 1]
+    return order[~suppressed[row, slot]]
+
+
+def suppress(boxes: Tensor, score: Tensor, group: Tensor, iou: float) -> Tensor:
+    """Indices, ascending, that per-group greedy NMS keeps (torchvision's kernel when it
+    imports). float64, shifted to 0: torchvision offsets groups by the largest coordinate."""
+    if len(boxes) == 0:
+        return torch.zeros(0, dtype=torch.int64, device=boxes.device)
+    if batched_nms is None:
+        return greedy_nms(boxes, score, group, iou).sort().values
+    shifted = boxes.double() - boxes.min()
+    return batched_nms(shifted, score.double(), group, iou).sort().values
+
+
+class TorchSsd:
+    """SSD MobileNet v2 in PyTorch on the CPU or a CUDA GPU (fp16 there by default).
+
+    It runs `model_path`, an ONNX build of the SSD (for a GPU machine without the bundled
+    weights), or else the cache's fp32 build, never the int8 one."""
+
+    class_names = COCO_CLASS_NAMES
+    thread_safe = False  # one worker feeds it batches; torch spreads each over the device
+
+    def __init__(
+        self,
+        config: DetectorConfig,
+        device: str = "cpu",
+        half: bool | None = None,
+        model_path: str | Path | None = None,
+    ) -> None:
+        _check_input_size(config)
+        self.config = config
+        self.device = torch.device(device)
+        half = self.device.type == "cuda" if half is None else half
+        model = onnx.load(model_path or cached_ssd_onnx(config.cache_dir))
+        metadata = {prop.key: prop.value for prop in model.metadata_props}
+        self.head = SsdHead.from_json(metadata[HEAD_METADATA_KEY])
+        dtype = torch.float16 if half else torch.float32
+        self.network = graph_module(model, dtype).to(self.device).eval()
+        self.input_size = self.head.input_size
+        self.filter = DetectionFilter(config, self.class_names)
+        columns = [COCO91_IDS[i] for i in self.filter.class_ids]  # score columns (1..90)
+        self._columns = torch.tensor(columns, dtype=torch.int64, device=self.device)
+        self._class_ids = self.filter.class_ids.astype(np.int32)
+        self._threshold = max(self.filter.min_confidence, self.head.confidence_threshold)
+        self._priors = torch.from_numpy(self.head.priors).to(self.device)
+        self._variances = torch.from_numpy(self.head.variances).to(self.device)
+
+    def warm_up(self, batch_size: int) -> None:
+        """One full batch before the first frame: cuDNN picks its kernels and the memory
+        for the largest batch is taken now, not minutes into the run."""
+        size = self.input_size
+        blank = torch.zeros((batch_size, size, size, 3), dtype=torch.uint8, device=self.device)
+        self.postprocess(*self.infer(blank), [(size, size)] * batch_size)
+
+    @torch.inference_mode()
+    def infer(self, batch: Tensor) -> tuple[Tensor, Tensor]:
+        """uint8 (N, 300, 300, 3) RGB on the device -> encodings, scores (float32)."""
+        return self.network(batch)
+
+    @torch.inference_mode()
+    def postprocess(
+        self, encodings: Tensor, scores: Tensor, sizes: list[tuple[int, int]]
+    ) -> list[Detections]:
+        """`_SsdDetector._postprocess` for a whole batch; `sizes` are (height, width)."""
+        head, classes, names = self.head, len(self._columns), self.class_names
+        reported = scores[:, :, self._columns]
+        image, prior, col = torch.nonzero(reported > self._threshold, as_tuple=True)
+        score = reported[image, prior, col]
+        # top_k best candidates per image and class before NMS, as DetectionOutput does.
+        top = best_per_group(image * classes + col, score, head.top_k)
+        image, prior, col, score = image[top], prior[top], col[top], score[top]
+        boxes = decode_boxes(encodings[image, prior], self._priors[prior], self._variances[prior])
+        keep = suppress(boxes, score, image * classes + col, head.nms_threshold)
+        keep = keep[best_per_group(image[keep], score[keep], head.keep_top_k)]
+        image, col, score, boxes = image[keep], col[keep], score[keep], boxes[keep]
+        scale = [[width, height, width, height] for height, width in sizes]
+        scale = torch.tensor(scale, dtype=torch.float32, device=boxes.device)[image]
+        xyxy = torch.minimum((boxes * scale).clamp(min=0), scale)
+        # One copy to the host (ids are exact in float32), rows already by image.
+        rows = torch.cat([xyxy, score[:, None], col[:, None], image[:, None]], 1).cpu().numpy()
+        detections = (
+            Detections(r[:, :4], r[:, 4], self._class_ids[r[:, 5].astype(int)], class_names=names)
+            for r in np.split(rows, np.searchsorted(rows[:, 6], np.arange(1, len(sizes))))
+        )
+        return [self.filter(d) for d in detections]
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """BGR uint8 host images, resized on the CPU exactly as `edgewatch.detect.ssd`."""
+        results: list[Detections] = []
+        size = self.input_size
+        for chunk in batches(images, self.config.batch_size):
+            batch = np.empty((len(chunk), size, size, 3), np.uint8)
+            for slot, image in zip(batch, chunk, strict=True):
+                resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+                cv2.cvtColor(resized, cv2.COLOR_BGR2RGB, dst=slot)
+            encodings, scores = self.infer(torch.from_numpy(batch).to(self.device))
+            results += self.postprocess(encodings, scores, [image.shape[:2] for image in chunk])
+        return results

@@ -1,0 +1,103 @@
+"""The GPU engine's process layout, run on the CPU: two shard processes, each decoding its
+cameras (OpenCV standing in for NVDEC, which CI has not), detecting in batches with the
+PyTorch SSD, tracking, and sending messages to the main process. On a machine with
+NVDEC the same test runs on the GPU too."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgewatch.config import config_from_dict  # noqa: E402
+from edgewatch.detect.coco import COCO_CLASS_NAMES  # noqa: E402
+from edgewatch.detect.filters import DetectionFilter  # noqa: E402
+from edgewatch.gpu.engine import GpuEngine  # noqa: E402
+from edgewatch.gpu.shard import ShardJob  # noqa: E402
+from edgewatch.gpu.shards import plan_shards  # noqa: E402
+from edgewatch.pipeline.build import detector_config  # noqa: E402
+
+FRAMES = 12
+# A machine without the weights package (the GPU machine here) can point at a built model.
+MODEL = os.environ.get("EDGEWATCH_SSD_ONNX")
+
+
+def jobs(source: str, cameras: list[str], device: int | None, decoder: str, **options):
+    config = config_from_dict({})
+    high = tuple(DetectionFilter(config.detector, COCO_CLASS_NAMES).thresholds.tolist())
+    shards = plan_shards(cameras, processes=2, devices=[device or 0])
+    return [
+        ShardJob(
+            shard if device is not None else shard.__class__(shard.index, "cpu", shard.cameras),
+            {camera: source for camera in shard.cameras},
+            detector_config(config).model_dump(mode="json"),
+            config.tracking.model_dump(mode="json"),
+            high,
+            max_batch=4,
+            decoder=decoder,
+            max_frames=FRAMES,
+            messages=True,
+            **options,
+        )
+        for shard in shards
+    ]
+
+
+def run(job_list) -> tuple[list, GpuEngine]:
+    with GpuEngine(job_list) as engine:
+        results = list(engine.results())
+    return results, engine
+
+
+@pytest.mark.timeout(300)
+def test_shards_decode_detect_track_and_send_every_frame_on_the_cpu(vtest_path):
+    cameras = ["a", "b", "c"]
+    results, engine = run(
+        jobs(str(vtest_path), cameras, None, "cpu", pictures=frozenset({"a"}), model_path=MODEL)
+    )
+    assert not engine.errors, engine.errors
+    by_camera = {c: [r for r in results if r.camera == c] for c in cameras}
+    # Every frame of every camera, in each camera's order.
+    for camera, frames in by_camera.items():
+        assert [r.index for r in frames] == list(range(FRAMES)), camera
+    # The same clip gives the same detections and the same track IDs on every camera.
+    last = {c: frames[-1] for c, frames in by_camera.items()}
+    assert len(last["a"].xyxy) >= 3  # vtest's walkers
+    assert last["a"].tracker_id.tolist() == last["b"].tracker_id.tolist()
+    assert (last["a"].tracker_id > 0).all()
+    # The detection message, as MQTT carries it.
+    message = json.loads(last["b"].message)
+    assert message["detection_frame_number"] == FRAMES - 1
+    assert message["total_num_obj"] == len(last["b"].xyxy)
+    assert message["frame_width"] == 768 and message["frame_height"] == 576
+    assert {"objectID", "unique_com_id", "coor_left"} <= set(message["inference_results"][0])
+    # Pictures only for the camera someone watches.
+    assert all(r.picture is not None and r.picture.shape == (576, 768, 3) for r in by_camera["a"])
+    assert all(r.picture is None for r in by_camera["b"])
+    shards = list(engine.stats.values())
+    assert sum(s["decoded"] for s in shards) == FRAMES * len(cameras)
+    assert sum(s["items"] for s in shards) == FRAMES * len(cameras)
+
+
+def test_a_camera_that_cannot_be_opened_ends_alone(vtest_path, tmp_path):
+    missing = str(tmp_path / "gone.mp4")
+    job_list = jobs(str(vtest_path), ["good"], None, "cpu", model_path=MODEL)
+    job_list[0].sources["bad"] = missing
+    results, engine = run(job_list)
+    assert {r.camera for r in results} == {"good"}
+    assert len(results) == FRAMES
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU (CI has none)")
+def test_shards_on_the_gpu_with_nvdec(vtest_path):
+    from edgewatch.gpu.decode import nvdec_available
+
+    if not nvdec_available():
+        pytest.skip("PyNvVideoCodec is not installed")
+    results, engine = run(jobs(str(vtest_path), ["a", "b"], 0, "nvdec", model_path=MODEL))
+    assert not engine.errors, engine.errors
+    assert len(results) == 2 * FRAMES
+    assert max(len(r.xyxy) for r in results) >= 3
