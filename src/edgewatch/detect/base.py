@@ -41,7 +41,9 @@ class DetectorConfig(ConfigModel):
         "int8 where it runs faster on this CPU (timed once, remembered in cache_dir).",
     )
     model_path: Path | None = Field(
-        None, description="Path of a YOLO ONNX model (model: yolo). Unused for the bundled SSD."
+        None,
+        description="Path of a YOLO ONNX model (model: yolo). With the bundled SSD on the "
+        "GPU engine: an ONNX build of it, for a GPU box without the weights package.",
     )
     input_size: int | None = Field(
         None,

@@ -95,6 +95,11 @@ class BatchCollector:
             self._closed = True
             self._changed.notify_all()
 
+    def waiting(self) -> int:
+        """Items waiting now; without the lock (a deque's length is read atomically), as
+        every camera's thread asks before each frame."""
+        return len(self._waiting)
+
     def stats(self) -> dict[str, float]:
         """Batches and items taken so far, the mean batch size, and what waits now."""
         with self._changed:

@@ -78,8 +78,11 @@ def run_shard(job: ShardJob, results, stop) -> None:
     """The shard process's body: ``results`` (a multiprocessing queue) gets lists of
     FrameResult, then ``("stats", shard index, dict)`` when the shard ends; ``stop`` (a
     multiprocessing event) ends it early."""
+    import cv2
     import torch
 
+    torch.set_num_threads(1)  # the shard's CPU work is per frame and small: no pools
+    cv2.setNumThreads(1)
     if job.shard.device.startswith("cuda"):
         torch.cuda.set_device(torch.device(job.shard.device))
     started = time.perf_counter()
@@ -158,38 +161,57 @@ class _Shard:
         return detector, trackers
 
     def _decode(self, camera: str, source: str) -> None:
+        """Decodes one camera until it ends, the limit, or ``stop``. A live camera (a
+        URL) that fails or ends is opened again, after 1 s doubling to 30 s."""
+        live = "://" in source
+        backoff = 1.0
+        try:
+            while not self.stop.is_set():
+                try:
+                    self._decode_once(camera, source, live)
+                    backoff = 1.0
+                except Exception as error:  # one camera's failure is that camera's only
+                    log.error("camera %s: GPU decoding failed: %s", camera, error)
+                if not live or self.stop.wait(backoff):
+                    break
+                backoff = min(backoff * 2, 30.0)
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    self.collector.close()
+
+    def _decode_once(self, camera: str, source: str, live: bool) -> None:
         from edgewatch.gpu.decode import open_decoder
 
-        count, decoder = 0, None
+        loop = self.job.loop or camera in self.job.looped
+        decoder = open_decoder(source, self.gpu_id, loop=loop, kind=self.job.decoder)
+        begin = time.time()
+        rate = self.job.pace_fps or (decoder.fps if camera in self.job.paced else None)
+        limit = self.job.limits.get(camera, self.job.max_frames)
+        # Live and paced cameras drop a frame when detection is behind, as on the CPU;
+        # a file read as fast as it goes waits instead: every frame of it is detected.
+        lossy = live or rate is not None
         try:
-            loop = self.job.loop or camera in self.job.looped
-            decoder = open_decoder(source, self.gpu_id, loop=loop, kind=self.job.decoder)
-            begin = time.time()
-            rate = self.job.pace_fps or (decoder.fps if camera in self.job.paced else None)
-            limit = self.job.limits.get(camera, self.job.max_frames)
             for index, nv12 in decoder.frames():
                 if self.stop.is_set() or index == limit:
                     break
                 timestamp = self._paced(begin, index, rate)
-                count += 1
+                self.decoded[camera] = self.decoded.get(camera, 0) + 1
                 self.first_frame = min(self.first_frame, timestamp)
                 self.last_frame = max(self.last_frame, timestamp)
                 if self.job.decode_only:
                     continue
-                if self.collector.stats()["waiting"] >= self.job.max_waiting:
-                    # Detection is behind: a live camera drops its frame, as on the CPU.
-                    self.dropped[camera] = self.dropped.get(camera, 0) + 1
-                    continue
-                self.collector.put((camera, index, timestamp, nv12))
-        except Exception as error:  # one camera's failure ends that camera only
-            log.error("camera %s: GPU decoding failed: %s", camera, error)
+                while self.collector.waiting() >= self.job.max_waiting:
+                    if lossy:
+                        self.dropped[camera] = self.dropped.get(camera, 0) + 1
+                        break
+                    time.sleep(0.002)
+                else:
+                    self.collector.put((camera, index, timestamp, nv12))
         finally:
-            self.decoded[camera] = count
             with self._lock:
-                self.decode_s += decoder.decode_s if decoder is not None else 0.0
-                self._running -= 1
-                if self._running == 0:
-                    self.collector.close()
+                self.decode_s += decoder.decode_s
 
     def _paced(self, begin: float, index: int, rate: float | None) -> float:
         """The frame's capture time. Paced (a file standing in for a live camera): its

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from edgewatch.config import Config
 from edgewatch.detect.coco import COCO_CLASS_NAMES
@@ -32,7 +33,8 @@ Submit = Callable[[Frame, Detections], None]
 
 
 def shard_jobs(config: Config, detector: dict, device: str, pictures: bool) -> list[ShardJob]:
-    """The cameras spread over shard processes on ``device`` ("cuda:N"); ``detector``:
+    """The cameras spread over shard processes on ``device`` ("cuda:N", or "cpu" with
+    OpenCV decoding: the same layout where there is no GPU); ``detector``:
     the detector config's fields (down to the tracker's low threshold). ``pictures``:
     every camera's frames come to the host (a video output or events look at them)."""
     cameras = {camera.name: camera for camera in config.cameras}
@@ -43,9 +45,10 @@ def shard_jobs(config: Config, detector: dict, device: str, pictures: bool) -> l
     jobs = []
     for shard in plan_shards(list(cameras), processes, [int(device.partition(":")[2] or 0)]):
         mine = [cameras[name] for name in shard.cameras]
+        on_cpu = device == "cpu"  # the engine's layout without a GPU: its tests in CI
         jobs.append(
             ShardJob(
-                shard,
+                replace(shard, device="cpu") if on_cpu else shard,
                 {c.name: str(sample_clip() if c.source == "sample" else c.source) for c in mine},
                 detector,
                 tracker if config.tracking.enabled else None,
@@ -55,6 +58,8 @@ def shard_jobs(config: Config, detector: dict, device: str, pictures: bool) -> l
                 looped=frozenset(c.name for c in mine if _loops(c)),
                 paced=frozenset(c.name for c in mine if _realtime(c)),
                 limits={c.name: c.max_frames for c in mine if c.max_frames},
+                decoder="cpu" if on_cpu else "nvdec",
+                model_path=str(config.detector.model_path or "") or None,
             )
         )
     return jobs
