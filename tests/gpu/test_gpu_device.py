@@ -23,6 +23,7 @@ def test_a_gpu_that_is_not_there_is_named():
     torch = pytest.importorskip("torch")
     count = torch.cuda.device_count()
     assert resolve_device("auto") == ("cuda:0" if count else "cpu")
+    assert resolve_device("cpu") == "cpu"
     with pytest.raises(ConfigError, match=f"sees {count} CUDA GPU"):
         resolve_device(f"cuda:{count}")
 

@@ -67,9 +67,9 @@ def test_bad_plans_are_refused(cameras, processes, devices, message):
 @pytest.mark.parametrize(
     "streams, cpu_cores, expected",
     [
-        (64, 64, 8),  # decode throughput fell beyond 8 processes
-        (64, 8, 4),  # half the cores
-        (3, 32, 3),  # no more processes than cameras
+        (64, 16, 16),  # one per core: the per-frame Python work bounds the engine
+        (8, 64, 8),  # no more processes than cameras
+        (3, 32, 3),
         (10, 1, 1),  # at least one process on a one-core box
         (0, 16, 0),  # no cameras, nothing to decode
     ],

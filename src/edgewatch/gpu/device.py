@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from edgewatch.errors import ConfigError
 
@@ -12,8 +13,8 @@ log = logging.getLogger(__name__)
 def resolve_device(setting: str) -> str:
     """ "cpu" or "cuda:N". ``auto`` is a GPU only when PyTorch is installed and sees one,
     so a box without either runs exactly as before; ``cuda`` without one is an error."""
-    if setting == "cpu":
-        return "cpu"
+    if setting == "cpu" or (setting == "auto" and not _nvidia_driver()):
+        return "cpu"  # without importing PyTorch: it costs a CPU box 1-2 s and memory
     try:
         import torch
     except ImportError:
@@ -32,3 +33,14 @@ def resolve_device(setting: str) -> str:
             "use detector.device: auto, cpu, or an index below the count",
         )
     return f"cuda:{index}"
+
+
+def _nvidia_driver() -> bool:
+    """An NVIDIA driver answers (NVML), or at least its control device exists."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return pynvml.nvmlDeviceGetCount() > 0
+    except Exception:  # no NVML library, no driver: look for the device file
+        return Path("/dev/nvidiactl").exists()

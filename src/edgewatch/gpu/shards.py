@@ -47,11 +47,11 @@ def plan_shards(cameras: Sequence[str], processes: int, devices: Sequence[int]) 
 
 
 def default_processes(streams: int, cpu_cores: int) -> int:
-    """How many decode processes to run for ``streams`` cameras on one GPU."""
-    # Measured on an H200 (one decoder thread per camera in each process): decode
-    # throughput rose with the number of processes up to 8 and fell beyond (likely
-    # contention for the NVDEC engines and GPU context; the cause was not isolated).
-    # Half the cores: each process keeps a core busy feeding its decoders and the
-    # detector, tracking and sinks need the rest (a rule of thumb, not measured).
-    # More processes than cameras would leave some empty.
-    return min(8, streams, max(1, cpu_cores // 2))
+    """How many shard processes to run for ``streams`` cameras on one GPU: one per core,
+    no more than cameras."""
+    # Measured on an H200 box with 16 cores (`edgewatch bench gpu`, 64 H.264 1080p
+    # streams, one run): the engine did 1,045 frames/s with 8 processes and 1,514 with
+    # 16. Each frame costs about 7 ms of CPU in Python (decode hand-off, boxes,
+    # tracking), and a process runs that on one core at a time (the GIL), so the cores,
+    # not NVDEC, bound it. (NVDEC alone peaked at 8 processes, PLATFORM.md.)
+    return min(streams, max(1, cpu_cores))
