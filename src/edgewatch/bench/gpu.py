@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import psutil
@@ -30,26 +30,23 @@ PACE_FPS = 30.0
 LATENCY_TARGET_S = 0.1
 
 
-def _jobs(source: str, streams: int, *, processes: int, devices: list[int], **options):
-    """Shard jobs for ``streams`` copies of ``source`` with the default config: the
-    detector down to the tracker's low threshold, the user's thresholds for the tracker,
-    as `edgewatch run` does."""
+def _jobs(source: str, streams: int, *, processes: int, devices: list[int], model_path=None,
+          **options):  # fmt: skip
+    """Shard jobs for ``streams`` copies of ``source``, laid out as `edgewatch run` lays
+    out that many cameras with the default config; ``options`` for every shard."""
     from edgewatch.config import config_from_dict
-    from edgewatch.detect.coco import COCO_CLASS_NAMES
-    from edgewatch.detect.filters import DetectionFilter
-    from edgewatch.gpu.shard import ShardJob
-    from edgewatch.gpu.shards import plan_shards
     from edgewatch.pipeline.build import detector_config
+    from edgewatch.pipeline.gpu_stage import shard_jobs
 
-    config = config_from_dict({})
+    config = config_from_dict(
+        {
+            "cameras": [{"name": f"cam{i:03d}", "source": source} for i in range(streams)],
+            "detector": {"model_path": model_path} if model_path else {},
+        }
+    )
     detector = detector_config(config).model_dump(mode="json")
-    tracker = config.tracking.model_copy(update={"appearance": False}).model_dump(mode="json")
-    high = tuple(DetectionFilter(config.detector, COCO_CLASS_NAMES).thresholds.tolist())
-    cameras = [f"cam{i:03d}" for i in range(streams)]
-    return [
-        ShardJob(shard, {c: source for c in shard.cameras}, detector, tracker, high, **options)
-        for shard in plan_shards(cameras, processes, devices)
-    ]
+    jobs = shard_jobs(config, detector, f"cuda:{devices[0]}", False, processes=processes)
+    return [replace(job, **options) for job in jobs]
 
 
 class _Sampler:

@@ -233,9 +233,7 @@ def open_streams(
             # arrive seconds old. The reader connects again when it starts.
             source.close()
             opened = None
-        is_sample = camera.source == "sample"
-        realtime = camera.realtime if camera.realtime is not None else is_sample
-        loop = camera.loop if camera.loop is not None else (is_sample and not camera.max_frames)
+        realtime, loop = camera.paced, camera.looped
 
         # Refreshes spread over the cameras: not all of them in one instant.
         offset = camera.motion.refresh_s * len(gates) / max(len(config.cameras), 1)

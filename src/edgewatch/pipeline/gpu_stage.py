@@ -32,13 +32,16 @@ log = logging.getLogger(__name__)
 Submit = Callable[[Frame, Detections], None]
 
 
-def shard_jobs(config: Config, detector: dict, device: str, pictures: bool) -> list[ShardJob]:
+def shard_jobs(
+    config: Config, detector: dict, device: str, pictures: bool, *, processes: int | None = None
+) -> list[ShardJob]:
     """The cameras spread over shard processes on ``device`` ("cuda:N", or "cpu" with
     OpenCV decoding: the same layout where there is no GPU); ``detector``:
     the detector config's fields (down to the tracker's low threshold). ``pictures``:
-    every camera's frames come to the host (a video output or events look at them)."""
+    every camera's frames come to the host (a video output or events look at them).
+    ``processes``: shard processes (default: one per core, no more than cameras)."""
     cameras = {camera.name: camera for camera in config.cameras}
-    processes = default_processes(len(cameras), os.cpu_count() or 1)
+    processes = processes or default_processes(len(cameras), os.cpu_count() or 1)
     high = tuple(DetectionFilter(config.detector, COCO_CLASS_NAMES).thresholds.tolist())
     # Colours need the picture on the host: on the GPU path the tracker uses position.
     tracker = config.tracking.model_copy(update={"appearance": False}).model_dump(mode="json")
@@ -53,26 +56,16 @@ def shard_jobs(config: Config, detector: dict, device: str, pictures: bool) -> l
                 detector,
                 tracker if config.tracking.enabled else None,
                 high,
-                max_batch=max(config.detector.batch_size, 16),
+                max_batch=max(config.detector.batch_size, 64),  # 64: GPU time a frame flattens
                 pictures=frozenset(shard.cameras) if pictures else frozenset(),
-                looped=frozenset(c.name for c in mine if _loops(c)),
-                paced=frozenset(c.name for c in mine if _realtime(c)),
+                looped=frozenset(c.name for c in mine if c.looped),
+                paced=frozenset(c.name for c in mine if c.paced),
                 limits={c.name: c.max_frames for c in mine if c.max_frames},
                 decoder="cpu" if on_cpu else "nvdec",
                 model_path=str(config.detector.model_path or "") or None,
             )
         )
     return jobs
-
-
-def _realtime(camera) -> bool:
-    return camera.realtime if camera.realtime is not None else camera.source == "sample"
-
-
-def _loops(camera) -> bool:
-    if camera.loop is not None:
-        return camera.loop
-    return camera.source == "sample" and not camera.max_frames
 
 
 def gpu_decodes(config: Config) -> bool:

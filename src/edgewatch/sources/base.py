@@ -74,6 +74,18 @@ class CameraConfig(ConfigModel):
     )
     draw_motion: bool = Field(False, description="Draw the moving areas on the video.")
 
+    @property
+    def paced(self) -> bool:
+        """``realtime``, or its default: on for the sample clip."""
+        return self.realtime if self.realtime is not None else self.source == "sample"
+
+    @property
+    def looped(self) -> bool:
+        """``loop``, or its default: on for the sample clip run without a frame limit."""
+        if self.loop is not None:
+            return self.loop
+        return self.source == "sample" and not self.max_frames
+
     @field_validator("source")
     @classmethod
     def _url_is_usable(cls, source: str) -> str:
