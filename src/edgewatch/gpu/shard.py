@@ -46,6 +46,7 @@ class ShardJob:
     loop: bool = False  # every file starts again at its end (the bench)
     looped: frozenset[str] = frozenset()  # cameras whose file starts again at its end
     decode_only: bool = False  # the NVDEC ceiling: decode and count, nothing else
+    run_s: float | None = None  # end this long after the shard's first decoded frame
     pictures: frozenset[str] = frozenset()  # cameras whose BGR frames go to the host
     messages: bool = False  # build the detection message JSON here (the bench)
     model_path: str | None = None  # an ONNX build of the SSD to use instead of the cache
@@ -71,7 +72,6 @@ class FrameResult:
     data: dict[str, np.ndarray]  # the tracker's columns: seen_s, score
     picture: np.ndarray | None = None  # BGR, for cameras in ``pictures``
     message: bytes | None = None
-    done: float = field(default_factory=time.time)  # when it left the shard
 
 
 def run_shard(job: ShardJob, results, stop) -> None:
@@ -194,7 +194,7 @@ class _Shard:
         lossy = live or rate is not None
         try:
             for index, nv12 in decoder.frames():
-                if self.stop.is_set() or index == limit:
+                if self.stop.is_set() or index == limit or self._over():
                     break
                 timestamp = self._paced(begin, index, rate)
                 self.decoded[camera] = self.decoded.get(camera, 0) + 1
@@ -212,6 +212,11 @@ class _Shard:
         finally:
             with self._lock:
                 self.decode_s += decoder.decode_s
+
+    def _over(self) -> bool:
+        """``run_s`` has passed since the first frame (not since the start: starting a
+        dozen processes with CUDA takes seconds, and unevenly)."""
+        return self.job.run_s is not None and time.time() - self.first_frame > self.job.run_s
 
     def _paced(self, begin: float, index: int, rate: float | None) -> float:
         """The frame's capture time. Paced (a file standing in for a live camera): its
