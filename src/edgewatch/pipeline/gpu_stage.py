@@ -114,7 +114,8 @@ class GpuStage:
             for result in engine.results():
                 self.heartbeat()
                 frame, detections = _frame(result), _detections(result)
-                self.stats.time("gpu", time.time() - result.timestamp)
+                # Capture to here: decoding, detection, tracking and the hand-over.
+                self.stats.time("gpu.latency", time.time() - result.timestamp)
                 self.frames_done[frame.camera] = self.frames_done.get(frame.camera, 0) + 1
                 for submit in outputs:
                     submit(frame, detections)

@@ -19,6 +19,7 @@ from edgewatch.config import Config
 from edgewatch.detect.base import Detector
 from edgewatch.outputs.base import Relay, ReportsStats, Sink, TakesSystemStats
 from edgewatch.pipeline.detection import DetectionStage
+from edgewatch.pipeline.gpu_stage import GpuStage
 from edgewatch.pipeline.queues import FrameInbox
 from edgewatch.pipeline.runners import SinkRunner
 from edgewatch.pipeline.system import SystemPublisher
@@ -55,11 +56,11 @@ class Pipeline:
     """
 
     config: Config
-    detector: Detector
+    detector: Detector | None  # None: the GPU engine's shards hold the detector
     sinks: list[Sink]
     readers: list[CameraReader]
     inbox: FrameInbox[Frame]
-    detection: DetectionStage
+    detection: DetectionStage | GpuStage
     runners: list[SinkRunner]
     video_runners: list[SinkRunner]
     stop: threading.Event
