@@ -75,7 +75,9 @@ class CpuDecoder:
         import cv2
 
         self._cv2, self.source, self.loop = cv2, source, loop
-        self._capture = cv2.VideoCapture(source)
+        # A network camera that stops sending ends the stream after 5 s, not FFmpeg's 30.
+        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 5000]
+        self._capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
         if not self._capture.isOpened():
             raise OSError(f"cannot open {source}")
         self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
