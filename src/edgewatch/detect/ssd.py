@@ -31,12 +31,22 @@ from edgewatch.types import Detections
 OPENCV_OUTPUTS = ("BoxEncodingPredictor/concat", "ClassPredictor/concat/sigmoid")
 
 
-def _check_input_size(config: DetectorConfig) -> None:
+def check_input_size(config: DetectorConfig) -> None:
     if config.input_size not in (None, 300):
         raise ConfigError(
             f"detector.input_size: {config.input_size} is not supported by ssd-mobilenet-v2",
             "its anchors are made for 300x300 input: remove input_size",
         )
+
+
+def input_batch(images: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """BGR frames -> the SSD's input: uint8 (N, size, size, 3) RGB, each frame resized
+    whole (no letterbox), as the TensorFlow graph was trained."""
+    batch = np.empty((len(images), size, size, 3), np.uint8)
+    for slot, image in zip(batch, images, strict=True):
+        resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+        cv2.cvtColor(resized, cv2.COLOR_BGR2RGB, dst=slot)
+    return batch
 
 
 def decode_boxes(encodings: np.ndarray, priors: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -70,11 +80,7 @@ class _SsdDetector:
         results: list[Detections] = []
         size = self.head.input_size
         for chunk in batches(images, self.config.batch_size):
-            batch = np.empty((len(chunk), size, size, 3), np.uint8)
-            for slot, image in zip(batch, chunk, strict=True):
-                resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
-                cv2.cvtColor(resized, cv2.COLOR_BGR2RGB, dst=slot)
-            encodings, scores = self._infer(batch)
+            encodings, scores = self._infer(input_batch(chunk, size))
             for enc, sc, image in zip(encodings, scores, chunk, strict=True):
                 results.append(self._postprocess(enc, sc, image.shape[:2]))
         return results
@@ -117,7 +123,7 @@ class SsdOnnxDetector(_SsdDetector):
     thread_safe = True  # ONNX Runtime sessions take concurrent runs
 
     def __init__(self, config: DetectorConfig) -> None:
-        _check_input_size(config)
+        check_input_size(config)
         path = cached_ssd_onnx(config.cache_dir)
         if config.precision != "fp32":
             int8 = cached_ssd_int8(path)
@@ -141,7 +147,7 @@ class SsdOpenCvDetector(_SsdDetector):
     thread_safe = False  # one cv2.dnn.Net runs one forward pass at a time
 
     def __init__(self, config: DetectorConfig) -> None:
-        _check_input_size(config)
+        check_input_size(config)
         weights, text_graph = bundled_model_files()
         self.net = cv2.dnn.readNetFromTensorflow(str(weights), str(text_graph))
         if config.threads:

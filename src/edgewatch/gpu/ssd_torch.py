@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 import torch
@@ -20,7 +19,7 @@ from edgewatch.detect.base import DetectorConfig
 from edgewatch.detect.coco import COCO91_IDS, COCO_CLASS_NAMES
 from edgewatch.detect.filters import DetectionFilter
 from edgewatch.detect.onnx_session import batches
-from edgewatch.detect.ssd import _check_input_size
+from edgewatch.detect.ssd import check_input_size, input_batch
 from edgewatch.detect.ssd_onnx_build import HEAD_METADATA_KEY, SsdHead, cached_ssd_onnx
 from edgewatch.types import Detections
 
@@ -194,7 +193,7 @@ class TorchSsd:
         half: bool | None = None,
         model_path: str | Path | None = None,
     ) -> None:
-        _check_input_size(config)
+        check_input_size(config)
         self.config = config
         self.device = torch.device(device)
         half = self.device.type == "cuda" if half is None else half
@@ -256,10 +255,7 @@ class TorchSsd:
         results: list[Detections] = []
         size = self.input_size
         for chunk in batches(images, self.config.batch_size):
-            batch = np.empty((len(chunk), size, size, 3), np.uint8)
-            for slot, image in zip(batch, chunk, strict=True):
-                resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
-                cv2.cvtColor(resized, cv2.COLOR_BGR2RGB, dst=slot)
-            encodings, scores = self.infer(torch.from_numpy(batch).to(self.device))
+            batch = torch.from_numpy(input_batch(chunk, size)).to(self.device)
+            encodings, scores = self.infer(batch)
             results += self.postprocess(encodings, scores, [image.shape[:2] for image in chunk])
         return results
