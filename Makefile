@@ -20,7 +20,8 @@ APT_RUN := python3-venv python3-dev gcc pkg-config ffmpeg opencv-doc v4l-utils \
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp \
   gir1.2-gst-rtsp-server-1.0 libgirepository1.0-dev libcairo2-dev gobject-introspection
 # What the tests start for real beside it.
-APT_TEST := $(APT_RUN) mosquitto mosquitto-clients influxdb influxdb-client openssl
+APT_TEST := $(APT_RUN) mosquitto mosquitto-clients influxdb influxdb-client openssl \
+  chromium
 
 .PHONY: run test bench lint setup clean
 
