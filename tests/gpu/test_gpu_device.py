@@ -32,3 +32,17 @@ def test_the_setting_is_checked():
     assert DetectorConfig(device="cuda:1").device == "cuda:1"
     with pytest.raises(ValueError):
         DetectorConfig(device="gpu")
+
+
+def test_how_threads_wait_for_the_gpu_is_set_only_where_a_driver_takes_it():
+    import subprocess
+
+    from edgewatch.gpu.device import set_cuda_waiting
+
+    torch = pytest.importorskip("torch")
+    # In a fresh process, as a shard sets it before anything uses the GPU: True on a GPU
+    # machine (the driver took the flag), False without a driver, never an error.
+    code = "from edgewatch.gpu.device import set_cuda_waiting as s; print(s(0, 'blocking'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(torch.cuda.is_available())
+    assert set_cuda_waiting(0, "spin") in (True, False)

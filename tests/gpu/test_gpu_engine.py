@@ -105,3 +105,25 @@ def test_shards_on_the_gpu_with_nvdec():
     assert not engine.errors, engine.errors
     assert len(results) == 2 * FRAMES
     assert max(len(r.xyxy) for r in results) >= 3
+
+
+def test_shards_started_together_begin_decoding_at_one_moment(vtest_path):
+    # The benchmark's layout: no shard decodes before every shard has loaded its model.
+    with GpuEngine(jobs(str(vtest_path), ["a", "b"], None, "cpu", model_path=MODEL),
+                   start_together=True) as engine:  # fmt: skip
+        assert engine._ready.value == 2 and engine._go.is_set()
+        results = list(engine.results())
+    assert not engine.errors and len(results) == 2 * FRAMES
+    starts = [shard["first_frame"] for shard in engine.stats.values()]
+    assert max(starts) - min(starts) < 1.0, starts
+
+
+def test_a_shard_that_dies_before_it_is_ready_does_not_hold_the_others(vtest_path, tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    job_list = jobs(str(vtest_path), ["a", "b"], None, "cpu", model_path=MODEL)
+    job_list[1] = job_list[1].__class__(**{**job_list[1].__dict__, "model_path": str(broken)})
+    with GpuEngine(job_list, start_together=True) as engine:
+        results = list(engine.results())
+    assert {r.camera for r in results} == {job_list[0].sources.popitem()[0]}
+    assert list(engine.errors) == [1]

@@ -44,3 +44,28 @@ def _nvidia_driver() -> bool:
         return pynvml.nvmlDeviceGetCount() > 0
     except Exception:  # no NVML library, no driver: look for the device file
         return Path("/dev/nvidiactl").exists()
+
+
+# CU_CTX_SCHED_BLOCKING_SYNC / CU_CTX_SCHED_SPIN (cuda.h)
+_SCHEDULING = {"blocking": 0x04, "spin": 0x01}
+
+
+def set_cuda_waiting(gpu_id: int, how: str = "blocking") -> bool:
+    """How a thread waiting for GPU ``gpu_id`` waits: ``blocking`` sleeps until the GPU is
+    done, ``spin`` polls. CUDA's default (``auto``) spins while there are fewer busy
+    threads than cores; a box running a shard per core has as many, and a shard that
+    spins while its batch waits behind the others' takes a core from a decoder or a
+    tracker. Set on the primary context (which PyTorch and PyNvVideoCodec share) before
+    either uses it; False where the driver is missing or refuses."""
+    import ctypes
+
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+        device = ctypes.c_int()
+        if driver.cuInit(0) or driver.cuDeviceGet(ctypes.byref(device), gpu_id):
+            return False
+        set_flags = getattr(driver, "cuDevicePrimaryCtxSetFlags_v2", None)
+        set_flags = set_flags or driver.cuDevicePrimaryCtxSetFlags
+        return set_flags(device, _SCHEDULING[how]) == 0
+    except OSError:
+        return False

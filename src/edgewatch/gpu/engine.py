@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import time
 from collections.abc import Iterator
 
 from edgewatch.gpu.shard import FrameResult, ShardJob, run_shard
@@ -27,16 +28,21 @@ class GpuEngine:
     """``with GpuEngine(jobs) as engine: for result in engine.results(): ...``; the
     shards' figures are in ``engine.stats`` once `results` has ended."""
 
-    def __init__(self, jobs: list[ShardJob]) -> None:
+    def __init__(self, jobs: list[ShardJob], *, start_together: bool = False) -> None:
+        """``start_together``: `__enter__` returns once every shard has loaded its model,
+        and they all start decoding then (a benchmark's streams start at one moment;
+        loading takes seconds, and unevenly)."""
         self.jobs = jobs
         # CUDA cannot be used in a forked child: every shard is a fresh interpreter.
         context = multiprocessing.get_context("spawn")
         self._queue = context.Queue(maxsize=1024)
         self._stop = context.Event()
+        self._ready = context.Value("i", 0) if start_together else None
+        self._go = context.Event() if start_together else None
         self._processes = [
             context.Process(
                 target=run_shard,
-                args=(job, self._queue, self._stop),
+                args=(job, self._queue, self._stop, self._ready, self._go),
                 name=f"edgewatch-gpu-shard-{job.shard.index}",
                 daemon=True,
             )  # fmt: skip
@@ -60,7 +66,18 @@ class GpuEngine:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+        if self._go is not None:
+            self._start_together()
         return self
+
+    def _start_together(self, timeout_s: float = 300.0) -> None:
+        """Every shard ready (or one dead: it is reported by `results`), then go."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._ready.value < len(self._processes):
+            if not all(process.is_alive() for process in self._processes):
+                break
+            time.sleep(0.05)
+        self._go.set()
 
     def __exit__(self, *exc) -> None:
         self.close()

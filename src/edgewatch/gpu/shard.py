@@ -54,6 +54,7 @@ class ShardJob:
     max_frames: int | None = None  # per camera, then it ends
     limits: dict[str, int] = field(default_factory=dict)  # per camera: its own max_frames
     max_waiting: int = 256  # frames waiting for detection past which new ones are dropped
+    cuda_waiting: str = "blocking"  # how a thread waits for the GPU: "blocking" or "spin"
 
 
 @dataclass
@@ -74,20 +75,26 @@ class FrameResult:
     message: bytes | None = None
 
 
-def run_shard(job: ShardJob, results, stop) -> None:
+def run_shard(job: ShardJob, results, stop, ready=None, go=None) -> None:
     """The shard process's body: ``results`` (a multiprocessing queue) gets lists of
     FrameResult, then ``("stats", shard index, dict)`` when the shard ends; ``stop`` (a
-    multiprocessing event) ends it early."""
+    multiprocessing event) ends it early. With ``ready`` (a shared counter) and ``go``
+    (an event), the shard counts itself ready once its model is loaded and starts
+    decoding only at ``go``: every shard of a benchmark starts at the same moment."""
     import cv2
     import torch
+
+    from edgewatch.gpu.device import set_cuda_waiting
 
     torch.set_num_threads(1)  # the shard's CPU work is per frame and small: no pools
     cv2.setNumThreads(1)
     if job.shard.device.startswith("cuda"):
-        torch.cuda.set_device(torch.device(job.shard.device))
+        device = torch.device(job.shard.device)
+        set_cuda_waiting(device.index or 0, job.cuda_waiting)
+        torch.cuda.set_device(device)
     started = time.perf_counter()
     try:
-        figures = _Shard(job, results, stop).run()
+        figures = _Shard(job, results, stop, ready, go).run()
     except Exception as error:  # the main process reports it; the shard cannot go on
         log.exception("GPU shard %d failed", job.shard.index)
         results.put(("error", job.shard.index, f"{type(error).__name__}: {error}"))
@@ -97,10 +104,11 @@ def run_shard(job: ShardJob, results, stop) -> None:
 
 
 class _Shard:
-    def __init__(self, job: ShardJob, results, stop) -> None:
+    def __init__(self, job: ShardJob, results, stop, ready=None, go=None) -> None:
         from edgewatch.gpu.batching import BatchCollector
 
         self.job, self.results, self.stop = job, results, stop
+        self.ready, self.go = ready, go
         self.gpu_id = int(job.shard.device.split(":")[1]) if ":" in job.shard.device else 0
         self.collector = BatchCollector(job.max_batch, job.max_wait_s)
         self.decoded: dict[str, int] = {}
@@ -108,6 +116,7 @@ class _Shard:
         self.lag: list[float] = []  # paced: how late each frame came out of the decoder
         self.first_frame, self.last_frame = float("inf"), 0.0  # epoch seconds, any camera
         self.decode_s = 0.0
+        self.cpu_s = {"decode_threads": 0.0, "main_thread": 0.0}  # CPU time, by thread role
         self.times = {"prepare": 0.0, "infer": 0.0, "boxes": 0.0, "track": 0.0, "send": 0.0}
         self._lock = threading.Lock()
         self._running = 0
@@ -121,14 +130,21 @@ class _Shard:
             for camera, source in self.job.sources.items()
         ]
         self._running = len(threads)
+        if self.go is not None:
+            with self.ready.get_lock():
+                self.ready.value += 1
+            while not (self.go.wait(0.1) or self.stop.is_set()):
+                pass
         for thread in threads:
             thread.start()
         if self.job.decode_only:
             for thread in threads:
                 thread.join()
         else:
+            cpu = time.thread_time()
             while batch := self.collector.take():
                 self._detect(batch, detector, trackers)
+            self.cpu_s["main_thread"] = time.thread_time() - cpu
         return {
             "decoded": sum(self.decoded.values()),
             "dropped": sum(self.dropped.values()),
@@ -137,6 +153,7 @@ class _Shard:
             "first_frame": self.first_frame,
             "last_frame": self.last_frame,
             **{f"{stage}_s": seconds for stage, seconds in self.times.items()},
+            **{f"{role}_cpu_s": seconds for role, seconds in self.cpu_s.items()},
             **self.collector.stats(),
         }
 
@@ -165,6 +182,7 @@ class _Shard:
         URL) that fails or ends is opened again, after 1 s doubling to 30 s."""
         live = "://" in source
         backoff = 1.0
+        cpu = time.thread_time()
         try:
             while not self.stop.is_set():
                 try:
@@ -177,6 +195,7 @@ class _Shard:
                 backoff = min(backoff * 2, 30.0)
         finally:
             with self._lock:
+                self.cpu_s["decode_threads"] += time.thread_time() - cpu
                 self._running -= 1
                 if self._running == 0:
                     self.collector.close()
