@@ -1,4 +1,4 @@
-"""`edgewatch bench [pipeline|tracking|accuracy|quality|ingest|influx|chaos|fuzz|gpu]`."""
+"""`edgewatch bench [pipeline|tracking|accuracy|quality|ingest|influx|chaos|fuzz|gpu|web]`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "kills, audited for loss; bench accuracy: int8 and motion gating against the full "
         "detector on the footage; bench quality: IDs and alarms against the people counted "
         "by eye; bench fuzz: strangers' bytes into every input; bench gpu: 1080p cameras "
-        "through NVDEC and the GPU detector",
+        "through NVDEC and the GPU detector; bench web: the dashboard's events API and the "
+        "CPU of a watching browser",
     )
     bench.add_argument(
         "what",
@@ -29,6 +30,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
             "chaos",
             "fuzz",
             "gpu",
+            "web",
         ],
         default="pipeline",
     )
@@ -57,6 +59,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--videos", type=int, default=60, help="fuzz: damaged video files")
     bench.add_argument("--streams", help="gpu: stream counts to try at 30 fps, e.g. 96,128,160 (8)")
     bench.add_argument("--seconds", type=float, default=20, help="gpu: seconds per run (20)")
+    bench.add_argument("--events", type=int, default=10_000, help="web: events in the store")
+    bench.add_argument("--clients", type=int, default=4, help="web: concurrent API clients (4)")
+    bench.add_argument(
+        "--no-viewer", action="store_true", help="web: the API only, not the watching browser"
+    )
     bench.add_argument(
         "--processes", type=int, help="gpu: shard processes (default: from streams and cores)"
     )
@@ -94,6 +101,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from edgewatch.bench.gpu import print_gpu
 
         return print_gpu(args)
+    if args.what == "web":
+        from edgewatch.bench.web import print_web_bench
+
+        return print_web_bench(args)
     if args.what == "ingest":
         from edgewatch.bench.ingest import print_ingest_bench
 

@@ -129,7 +129,10 @@ class EventStore:
                 args.append(value)
         for column, value in (("zone", zone), ("kind", kind)):
             if value is not None:
-                where.append(f"id IN (SELECT episode FROM happenings WHERE {column} = ?)")
+                # "+id": the set is a test on episodes read newest first, which stops at
+                # `limit`; without it SQLite fetches and sorts every matching episode
+                # (thousands of rows: 20-30 ms at 10,000 episodes instead of 5).
+                where.append(f"+id IN (SELECT episode FROM happenings WHERE {column} = ?)")
                 args.append(value)
         sql = f"SELECT {_quoted(_EPISODE)} FROM episodes"
         if where:
