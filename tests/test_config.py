@@ -140,3 +140,27 @@ def test_the_new_sections_load_without_a_deprecation_line(caplog):
         )
     assert config.mqtt.host == "b" and not caplog.records
     assert Config().pipeline.system_interval_s == 5.0
+
+
+def test_example_config_names_every_web_key_at_its_default():
+    from edgewatch.outputs.web import WebConfig
+
+    text = (REPO / "config.example.yaml").read_text()
+    for key in WebConfig.model_fields:
+        assert f"{key}:" in text, f"config.example.yaml does not name web.{key}"
+    example = load_config(REPO / "config.example.yaml")
+    assert example.web == WebConfig(history_path=example.web.history_path)
+
+
+def test_run_flags_turn_the_web_dashboard_off_or_move_its_port():
+    from edgewatch.cli import build_parser
+    from edgewatch.cli.run import config_for_run
+
+    def run_config(*flags):
+        return config_for_run(build_parser().parse_args(["run", *flags]))
+
+    assert run_config().web.enabled and run_config().web.port == 8971
+    assert not run_config("--no-web").web.enabled
+    assert run_config("--web-port", "9000").web.port == 9000
+    with pytest.raises(SystemExit):  # one or the other
+        build_parser().parse_args(["run", "--no-web", "--web-port", "9000"])

@@ -28,6 +28,7 @@ from edgewatch.outputs.jsonl import JsonlConfig
 from edgewatch.outputs.mqtt import MqttOutputConfig
 from edgewatch.outputs.record import RecordConfig
 from edgewatch.outputs.rtsp import RtspConfig
+from edgewatch.outputs.web import WebConfig
 from edgewatch.paths import default_state_dir
 from edgewatch.sources.base import CameraConfig
 from edgewatch.track.config import TrackerConfig
@@ -249,6 +250,10 @@ class Config(ConfigModel):
     forward: ForwardConfig = Field(
         default_factory=ForwardConfig,
         description="`edgewatch forward`: downsampled edge data into the cloud InfluxDB.",
+    )
+    web: WebConfig = Field(
+        default_factory=WebConfig,
+        description="The web dashboard (`edgewatch run` serves it too; `edgewatch web` alone).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least important log messages shown."

@@ -7,12 +7,12 @@ import logging
 import sys
 
 from edgewatch import __version__
-from edgewatch.cli import bench, events, run, services
+from edgewatch.cli import bench, events, run, services, web
 from edgewatch.errors import EdgewatchError, WorkerCrashed
 from edgewatch.redact import RedactingFormatter, redact
 
 #: The command families, in the order `edgewatch --help` lists them.
-COMMAND_MODULES = (run, events, services, bench)
+COMMAND_MODULES = (run, web, events, services, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,11 +8,16 @@ import logging
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgewatch.cli.common import config_of, log, stop_on_signals
 from edgewatch.config import Config, ConfigValidationError, config_from_dict, load_config
 from edgewatch.errors import EdgewatchError, WorkerCrashed
 from edgewatch.redact import redact
+
+if TYPE_CHECKING:
+    from edgewatch.pipeline.pipeline import Pipeline
+    from edgewatch.web.server import WebServer
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -38,6 +43,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     rtsp = run.add_mutually_exclusive_group()
     rtsp.add_argument("--rtsp-port", type=int, metavar="PORT", help="RTSP server port (8554)")
     rtsp.add_argument("--no-rtsp", action="store_true", help="do not serve RTSP")
+    web = run.add_mutually_exclusive_group()
+    web.add_argument("--web-port", type=int, metavar="PORT", help="web dashboard port (8971)")
+    web.add_argument("--no-web", action="store_true", help="do not serve the web dashboard")
     run.add_argument(
         "--mqtt",
         metavar="HOST[:PORT]",
@@ -104,6 +112,12 @@ def config_for_run(args: argparse.Namespace) -> Config:
         rtsp["enabled"] = False
     if args.rtsp_port is not None:
         rtsp["port"] = args.rtsp_port
+    if args.no_web or args.web_port is not None:
+        web = data.setdefault("web", {})
+        if args.no_web:
+            web["enabled"] = False
+        if args.web_port is not None:
+            web["port"] = args.web_port
     if args.mqtt:
         host, _, port = args.mqtt.rpartition(":") if ":" in args.mqtt else (args.mqtt, "", "")
         outputs.setdefault("mqtt", {})["enabled"] = True
@@ -122,7 +136,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.log_level.upper() if args.log_level else config.log_level.upper()
     )
     pipeline = build_pipeline(config, stop=stop_on_signals())
-    summary = pipeline.run()
+    server = start_web(config, pipeline)
+    try:
+        summary = pipeline.run()
+    finally:
+        if server is not None:
+            server.stop()
     stages = summary.stats["stages_ms"]
     log.info(
         "done: %s frames in %.1f s (%.1f frames/s); per frame: %s",
@@ -138,6 +157,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     if summary.output_errors or (summary.source_errors and not summary.frames):
         return 1
     return 0
+
+
+def start_web(config: Config, pipeline: Pipeline) -> WebServer | None:
+    """The dashboard over this run (config.web.enabled), its pictures from the pipeline's
+    live view; if it cannot start, the opened pipeline is closed and the error raised."""
+    if not config.web.enabled:
+        return None
+    from edgewatch.pipeline.outputs import live_view
+    from edgewatch.web.server import WebServer
+
+    try:
+        server = WebServer(config, live=live_view(pipeline))
+        server.start()
+    except BaseException:
+        pipeline.stop.set()
+        for reader in pipeline.readers:
+            reader.source.close()
+        for sink in pipeline.sinks:
+            try:
+                sink.close()
+            except Exception:  # the start's error is the one to report
+                log.debug("closing output %s failed", sink.name, exc_info=True)
+        raise
+    return server
 
 
 def cmd_detect(args: argparse.Namespace) -> int:

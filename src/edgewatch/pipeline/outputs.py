@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from edgewatch.config import Config
 from edgewatch.outputs.base import Sink
+
+if TYPE_CHECKING:
+    from edgewatch.outputs.live import LiveSink, SourceFigures
+    from edgewatch.pipeline.pipeline import Pipeline
 
 Builder = Callable[[Config, dict[str, Sink]], Sink | None]
 
@@ -78,6 +83,32 @@ def _events(config: Config, built: dict[str, Sink]) -> Sink | None:
     return EventSink(config.events, mqtt=built.get("mqtt"), influx_writer=writer)
 
 
+def _live(config: Config, built: dict[str, Sink]) -> Sink | None:
+    if not config.web.enabled:
+        return None
+    from edgewatch.outputs.live import LiveSink
+
+    return LiveSink(config.web, config.cameras)
+
+
+def _live_state(config: Config, built: dict[str, Sink]) -> Sink | None:
+    """The live view's second half: every frame undrawn, for the cameras' states."""
+    from edgewatch.outputs.live import LiveSink
+
+    live = built.get("live")
+    return live.state_sink if isinstance(live, LiveSink) else None
+
+
+def _history(config: Config, built: dict[str, Sink]) -> Sink | None:
+    if not config.web.enabled:
+        return None
+    from edgewatch.outputs.history import HistorySink
+
+    # The frames the database sees when the InfluxDB output is on, else the broker's.
+    outputs = config.outputs
+    return HistorySink(config.web, outputs.influx if outputs.influx.enabled else outputs.mqtt)
+
+
 OUTPUTS: dict[str, Builder] = {
     "rtsp": _rtsp,
     "record": _record,
@@ -85,6 +116,9 @@ OUTPUTS: dict[str, Builder] = {
     "mqtt": _mqtt,
     "influx": _influx,
     "events": _events,
+    "live": _live,
+    "live-state": _live_state,
+    "history": _history,
 }
 
 
@@ -101,3 +135,36 @@ def create_sinks(config: Config) -> list[Sink]:
         if sink is not None:
             built[name] = sink
     return list(built.values())
+
+
+def live_view(pipeline: Pipeline) -> LiveSink | None:
+    """The pipeline's live view (the web dashboard's pictures and camera states), told how
+    to read the camera readers' figures; None when the dashboard is off."""
+    from edgewatch.outputs.live import LiveSink
+
+    live = next((sink for sink in pipeline.sinks if isinstance(sink, LiveSink)), None)
+    if live is not None:
+        live.follow(lambda: camera_figures(pipeline))
+    return live
+
+
+def camera_figures(pipeline: Pipeline) -> dict[str, SourceFigures]:
+    """Per camera: whether its reader has finished, its reconnects, and the frames lost
+    before detection (its queue was full, or a paced file fell behind its clock)."""
+    from edgewatch.outputs.live import SourceFigures
+
+    counters = pipeline.stats.snapshot()["counters"]
+    dropped = pipeline.inbox.dropped
+    readers = {reader.camera.name: reader for reader in pipeline.readers}
+    figures = {}
+    for camera in pipeline.config.cameras:
+        name = camera.name
+        reader = readers.get(name)
+        figures[name] = SourceFigures(
+            live=reader.source.live if reader else None,  # the GPU engine has no readers
+            ended=reader is not None and reader.ident is not None and not reader.is_alive(),
+            reconnects=counters.get(f"reconnects.{name}", 0),
+            reconnect_failures=counters.get(f"reconnect_failures.{name}", 0),
+            drops=dropped.get(name, 0) + counters.get(f"late.{name}", 0),
+        )
+    return figures

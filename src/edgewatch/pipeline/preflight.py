@@ -49,6 +49,8 @@ def _writable_places(config: Config) -> Iterator[str]:
         places["events.store_path"] = config.events.store_path
         if config.events.snapshots.enabled:
             places["events.snapshots.dir"] = config.events.snapshots.dir / "x"
+    if config.web.enabled:
+        places["web.history_path"] = config.web.history_path
     for setting, path in places.items():
         folder = _nearest_existing(Path(path).expanduser().parent)
         if not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
