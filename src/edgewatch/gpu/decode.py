@@ -8,11 +8,6 @@ takes without a copy: (H*3/2, W) uint8, the Y plane then the interleaved UV rows
 decoder reuses its surfaces, so a frame kept past the next `Decode` is cloned first.
 PyNvVideoCodec releases the GIL while it decodes: one thread per camera keeps several
 NVDEC sessions busy from one process.
-
-Each decoder works on a CUDA stream of its own, never CUDA's legacy default stream: that
-one waits for, and holds up, every other stream of the device, so decoders and the
-batch's inference on it would take turns instead of overlapping (measured on an H200:
-the batches' wall time, not the GPU's work, held the engine).
 """
 
 from __future__ import annotations
@@ -42,13 +37,12 @@ class NvDecoder:
         import PyNvVideoCodec as nvc
 
         self._nvc, self.source, self.gpu_id, self.loop = nvc, source, gpu_id, loop
-        self._stream = torch.cuda.Stream(device=gpu_id)
         self._demuxer = nvc.CreateDemuxer(filename=source)
         self._decoder = nvc.CreateDecoder(
             gpuid=gpu_id,
             codec=self._demuxer.GetNvCodecId(),
             cudacontext=0,
-            cudastream=self._stream.cuda_stream,
+            cudastream=0,
             usedevicememory=True,
         )
         rate = getattr(self._demuxer, "FrameRate", None)
@@ -58,19 +52,14 @@ class NvDecoder:
     def frames(self) -> Iterator[tuple[int, torch.Tensor]]:
         """Every frame in order, as a CUDA tensor the caller owns (cloned off the
         decoder's surface); a looped file starts again at its end."""
-        index, stream = 0, self._stream
+        index = 0
         while True:
             for packet in self._demuxer:
                 started = time.perf_counter()
                 decoded = self._decoder.Decode(packet)
-                with torch.cuda.stream(stream):
-                    frames = [torch.from_dlpack(surface).clone() for surface in decoded]
-                # Complete before another stream (the batch's) reads it; the wait
-                # sleeps and lets other threads run (the GIL is released).
-                stream.synchronize()
                 self.decode_s += time.perf_counter() - started
-                for frame in frames:
-                    yield index, frame
+                for surface in decoded:
+                    yield index, torch.from_dlpack(surface).clone()
                     index += 1
             if not self.loop:
                 return

@@ -122,13 +122,9 @@ class _Shard:
         self._running = 0
 
     def run(self) -> dict:
-        detector = trackers = self.stream = None
+        detector = trackers = None
         if not self.job.decode_only:
             detector, trackers = self._load()
-            if self.job.shard.device.startswith("cuda"):
-                import torch
-
-                self.stream = torch.cuda.Stream()
         threads = [
             threading.Thread(target=self._decode, args=(camera, source), daemon=True)
             for camera, source in self.job.sources.items()
@@ -255,16 +251,6 @@ class _Shard:
         return now
 
     def _detect(self, batch: list, detector, trackers) -> None:
-        """One batch on the shard's own CUDA stream (see `decode`: not the legacy default
-        stream, which would serialise it with every decoder)."""
-        if self.stream is None:
-            return self._detect_batch(batch, detector, trackers)
-        import torch
-
-        with torch.cuda.stream(self.stream):
-            return self._detect_batch(batch, detector, trackers)
-
-    def _detect_batch(self, batch: list, detector, trackers) -> None:
         from edgewatch.gpu.frames import detector_input, nv12_to_bgr_host
 
         clock = time.perf_counter
