@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class ShardJob:
     limits: dict[str, int] = field(default_factory=dict)  # per camera: its own max_frames
     max_waiting: int = 256  # frames waiting for detection past which new ones are dropped
     cuda_waiting: str = "blocking"  # how a thread waits for the GPU: "blocking" or "spin"
+    gil_switch_s: float = 0.0005  # sys.setswitchinterval in the shard (Python's default 0.005)
 
 
 @dataclass
@@ -88,6 +90,10 @@ def run_shard(job: ShardJob, results, stop, ready=None, go=None) -> None:
 
     torch.set_num_threads(1)  # the shard's CPU work is per frame and small: no pools
     cv2.setNumThreads(1)
+    # The decoding threads take the GIL for a moment per frame; behind a main thread
+    # busy with a batch they would wait up to the switch interval each time (5 ms by
+    # default, several times a frame), and a paced camera falls behind.
+    sys.setswitchinterval(job.gil_switch_s)
     if job.shard.device.startswith("cuda"):
         device = torch.device(job.shard.device)
         set_cuda_waiting(device.index or 0, job.cuda_waiting)
