@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Protocol
@@ -274,7 +274,7 @@ def create_app(
         response_class=StreamingResponse,
         responses={200: {"content": {"multipart/x-mixed-replace; boundary=frame": {}}}},
     )
-    def mjpeg(name: str):
+    async def mjpeg(name: str):
         """The annotated pictures as an MJPEG stream, ``web.live_fps`` at most; it ends
         when the client goes."""
         known(name)
@@ -399,22 +399,23 @@ def inside(root: Path, relative: str) -> Path | None:
     return target
 
 
-def mjpeg_parts(
+async def mjpeg_parts(
     live: LiveView, camera: str, fps: float, stopping: threading.Event
-) -> Iterator[bytes]:
-    """One multipart part per new picture, at ``fps`` at most; waits a second at a time,
-    so a client that went (Starlette stops iterating) or a server stopping ends it soon."""
+) -> AsyncIterator[bytes]:
+    """One multipart part per new picture, ``fps`` at most. It waits in the event loop,
+    not in a thread: a viewer holds no worker thread however long it watches, and a
+    client that goes (Starlette cancels the stream) or a server that stops ends it at
+    the next pause. Asking for the picture is what keeps the camera watched."""
     interval = 1.0 / fps
-    seq, sent = 0, float("-inf")
+    check = min(0.02, interval / 4)
+    seq = 0
     while not stopping.is_set():
-        pause = sent + interval - time.monotonic()
-        if pause > 0 and stopping.wait(pause):
-            break
-        got = live.wait_for_jpeg(camera, seq, 1.0)
+        got = live.wait_for_jpeg(camera, seq, 0.0)  # a lock and a look: no waiting
         if got is None:
+            await asyncio.sleep(check)
             continue
-        seq, jpeg = got
         sent = time.monotonic()
+        seq, jpeg = got
         yield (
             b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
             + str(len(jpeg)).encode()
@@ -422,6 +423,7 @@ def mjpeg_parts(
             + jpeg
             + b"\r\n"
         )
+        await asyncio.sleep(max(0.0, sent + interval - time.monotonic()))
 
 
 async def _credentials(request: Request) -> tuple[bool, dict]:

@@ -56,7 +56,7 @@ class EventQueries:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
-        self._facets: tuple[tuple, dict] | None = None  # (store version, answer)
+        self._facets: tuple[int, dict] | None = None  # (store version, answer)
 
     def _connect(self) -> sqlite3.Connection | None:
         if self._db is None and self.path.exists():
@@ -122,39 +122,44 @@ class EventQueries:
         file: SQLite's ``PRAGMA data_version``. None before the file exists."""
         with self._lock:
             db = self._connect()
-            return None if db is None else db.execute("PRAGMA data_version").fetchone()[0]
+            return None if db is None else _version(db)
 
     def facets(self) -> dict:
-        """The cameras, labels, zones/lines and kinds present in the store; cached until
-        the store changes (its newest row ids are the version)."""
+        """The cameras, labels, zones/lines and kinds present in the store; kept until
+        the store changes (`version`): each is a scan of a table."""
+        empty: dict = {"cameras": [], "labels": [], "zones": [], "kinds": []}
         with self._lock:
             db = self._connect()
             if db is None:
-                return {"cameras": [], "labels": [], "zones": [], "kinds": []}
-            try:
-                version = db.execute(
-                    "SELECT (SELECT max(seq) FROM happenings), (SELECT max(rowid) FROM episodes)"
-                ).fetchone()
-            except sqlite3.OperationalError:
-                return {"cameras": [], "labels": [], "zones": [], "kinds": []}
+                return empty
+            version = _version(db)
             if self._facets is not None and self._facets[0] == version:
                 return self._facets[1]
-            answer = {
-                "cameras": _distinct(db, "SELECT DISTINCT camera FROM episodes"),
-                "labels": _distinct(db, "SELECT DISTINCT label FROM episodes"),
-                "zones": _distinct(
-                    db, "SELECT DISTINCT zone FROM happenings WHERE zone IS NOT NULL"
-                ),
-                "kinds": _distinct(db, "SELECT DISTINCT kind FROM happenings"),
-            }
+            try:
+                answer = self._read_facets(db)
+            except sqlite3.OperationalError:  # the store's tables are not there yet
+                return empty
             self._facets = (version, answer)
             return answer
+
+    @staticmethod
+    def _read_facets(db: sqlite3.Connection) -> dict:
+        return {
+            "cameras": _distinct(db, "SELECT DISTINCT camera FROM episodes"),
+            "labels": _distinct(db, "SELECT DISTINCT label FROM episodes"),
+            "zones": _distinct(db, "SELECT DISTINCT zone FROM happenings WHERE zone IS NOT NULL"),
+            "kinds": _distinct(db, "SELECT DISTINCT kind FROM happenings"),
+        }
 
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+def _version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA data_version").fetchone()[0]
 
 
 def _rows(db: sqlite3.Connection, sql: str, args: list) -> list[tuple]:
