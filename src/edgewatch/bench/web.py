@@ -246,6 +246,26 @@ def clip_seconds() -> float:
     return frames / fps if frames > 0 and fps > 0 else 79.5
 
 
+def jpeg_ms(quality: int = 80, pictures: int = 50) -> float:
+    """Median time to encode one frame of the clip as the live view does (cv2, ``quality``):
+    the viewer's cost measured apart from the pipeline's noise."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(sample_clip()))
+    try:
+        ok, image = capture.read()
+    finally:
+        capture.release()
+    if not ok:
+        raise RuntimeError(f"cannot read {sample_clip()}")
+    times = []
+    for _ in range(pictures):
+        started = time.perf_counter()
+        cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
 def bench_viewer(*, seconds: float | None = None, fps: float = 10.0) -> dict:
     """The `edgewatch run` process's CPU without a viewer, with one (MJPEG, then
     latest.jpg polled at ``fps``), and without again, on the bundled footage. Each phase
@@ -272,6 +292,7 @@ def bench_viewer(*, seconds: float | None = None, fps: float = 10.0) -> dict:
             return {
                 "seconds": seconds,
                 "fps": fps,
+                "jpeg_ms": round(jpeg_ms(), 2),
                 "phases": phases,
                 "idle_cpu_percent": round(idle, 1),
                 "mjpeg_viewer_cost_percent": round(
@@ -396,7 +417,11 @@ def print_web_bench(args) -> int:
                    if phase["pictures_per_s"] else "")  # fmt: skip
             print(f"  {name:<24}{phase['cpu_percent']:>6.1f}%{got}")
         print(f"  one viewer costs: MJPEG {viewer['mjpeg_viewer_cost_percent']:+.1f}% of a core, "
-              f"latest.jpg polling {viewer['polling_viewer_cost_percent']:+.1f}%")  # fmt: skip
+              f"latest.jpg polling {viewer['polling_viewer_cost_percent']:+.1f}% (the two idle "
+              "phases show the noise)")  # fmt: skip
+        jpeg, share = viewer["jpeg_ms"], viewer["jpeg_ms"] * viewer["fps"] / 10
+        print(f"  for scale, JPEG encoding alone (a 768x576 frame, quality 80): {jpeg:.1f} ms "
+              f"a picture, {share:.1f}% of a core at {viewer['fps']:g}/s")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps({"api": api, "viewer": viewer}, indent=2))
     return 0
