@@ -13,7 +13,7 @@ import numpy as np
 
 from edgewatch.detect.base import DetectorConfig
 from edgewatch.errors import ConfigError
-from edgewatch.geometry import box_iou
+from edgewatch.geometry import iou_matrix
 from edgewatch.types import Detections
 
 
@@ -33,13 +33,20 @@ def greedy_suppress(
     survives when its IoU with every better kept box is at most `iou_threshold`.
     """
     order = np.argsort(-scores, kind="stable")
+    # All overlaps at once, then one pass in score order: a box is kept unless a better
+    # kept box suppressed it (the same as removing suppressed boxes after each pick).
+    suppresses = iou_matrix(xyxy, xyxy) > iou_threshold
+    same = class_id[:, None] == class_id[None, :]
+    suppresses &= same if same_class else ~same
+    suppressed = np.zeros(len(scores), dtype=bool)
     keep: list[int] = []
-    while order.size and (limit is None or len(keep) < limit):
-        best, rest = order[0], order[1:]
-        keep.append(int(best))
-        overlap = box_iou(xyxy[best], xyxy[rest]) > iou_threshold
-        same = class_id[rest] == class_id[best]
-        order = rest[~(overlap & (same if same_class else ~same))]
+    for index in order.tolist():
+        if suppressed[index]:
+            continue
+        keep.append(index)
+        if limit is not None and len(keep) == limit:
+            break
+        suppressed |= suppresses[index]
     return np.asarray(keep, dtype=np.int64)
 
 

@@ -5,6 +5,7 @@ whole batch; only the final boxes go to the host, through the same `DetectionFil
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from edgewatch.detect.onnx_session import batches
 from edgewatch.detect.ssd import check_input_size, input_batch
 from edgewatch.detect.ssd_onnx_build import HEAD_METADATA_KEY, SsdHead, cached_ssd_onnx
 from edgewatch.types import Detections
+
+log = logging.getLogger(__name__)
 
 try:
     from torchvision.ops import batched_nms
@@ -184,6 +187,7 @@ class TorchSsd:
     weights), or else the cache's fp32 build, never the int8 one."""
 
     class_names = COCO_CLASS_NAMES
+    GRAPH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # batch sizes captured as CUDA graphs
     thread_safe = False  # one worker feeds it batches; torch spreads each over the device
 
     def __init__(
@@ -192,6 +196,7 @@ class TorchSsd:
         device: str = "cpu",
         half: bool | None = None,
         model_path: str | Path | None = None,
+        cuda_graphs: bool | None = None,
     ) -> None:
         check_input_size(config)
         self.config = config
@@ -210,18 +215,58 @@ class TorchSsd:
         self._threshold = max(self.filter.min_confidence, self.head.confidence_threshold)
         self._priors = torch.from_numpy(self.head.priors).to(self.device)
         self._variances = torch.from_numpy(self.head.variances).to(self.device)
+        # The network replayed as CUDA graphs, one per batch size of GRAPH_SIZES: about
+        # 80 kernel launches a batch cost the CPU more than the GPU's work (an H200).
+        use_graphs = self.device.type == "cuda" if cuda_graphs is None else cuda_graphs
+        self._graphs: dict[int, tuple] | None = {} if use_graphs else None
 
     def warm_up(self, batch_size: int) -> None:
         """One full batch before the first frame: cuDNN picks its kernels and the memory
         for the largest batch is taken now, not minutes into the run."""
         size = self.input_size
+        if self._graphs is not None:
+            self._capture([n for n in self.GRAPH_SIZES if n < batch_size] + [batch_size])
         blank = torch.zeros((batch_size, size, size, 3), dtype=torch.uint8, device=self.device)
         self.postprocess(*self.infer(blank), [(size, size)] * batch_size)
 
     @torch.inference_mode()
+    def _capture(self, sizes: list[int]) -> None:
+        """A CUDA graph of the network for each batch size, largest first, sharing one
+        memory pool (graphs replay one at a time). Where capture fails the network runs
+        op by op, as it would without graphs."""
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        pool = None
+        size = self.input_size
+        try:
+            for n in sorted(set(sizes), reverse=True):
+                image = torch.zeros((n, size, size, 3), dtype=torch.uint8, device=self.device)
+                with torch.cuda.stream(side):  # warm-up off the capture, as CUDA asks
+                    self.network(image)
+                torch.cuda.current_stream(self.device).wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, pool=pool):
+                    outputs = self.network(image)
+                pool = graph.pool()
+                self._graphs[n] = (graph, image, outputs)
+        except RuntimeError as error:
+            log.warning("CUDA graphs unavailable, the SSD runs op by op: %s", error)
+            self._graphs = None
+
+    @torch.inference_mode()
     def infer(self, batch: Tensor) -> tuple[Tensor, Tensor]:
-        """uint8 (N, 300, 300, 3) RGB on the device -> encodings, scores (float32)."""
-        return self.network(batch)
+        """uint8 (N, 300, 300, 3) RGB on the device -> encodings, scores (float32).
+
+        With CUDA graphs: the smallest captured size that holds the batch replays; its
+        outputs are the graph's own buffers, valid until the next `infer`."""
+        n = len(batch)
+        size = next((s for s in sorted(self._graphs or ()) if s >= n), None)
+        if size is None:
+            return self.network(batch)
+        graph, image, outputs = self._graphs[size]
+        image[:n].copy_(batch)
+        graph.replay()
+        return tuple(output[:n] for output in outputs)
 
     @torch.inference_mode()
     def postprocess(
