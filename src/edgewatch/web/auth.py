@@ -234,12 +234,22 @@ class AuthMiddleware:
         self.auth = auth
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):  # lifespan
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        path, method = scope["path"], scope["method"]
         scheme = scope.get("scheme", "http")
+        if scope["type"] == "websocket":
+            # Browsers send cookies with WebSockets from any site: the origin must match.
+            ws_scheme = "https" if scheme == "wss" else "http"
+            session = self.auth.identify(headers)
+            if session is None or not same_origin(headers, ws_scheme):
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            scope.setdefault("state", {})["session"] = session
+            await self.app(scope, receive, send)
+            return
+        path, method = scope["path"], scope["method"]
         if is_public(path):
             if method in UNSAFE_METHODS and not same_origin(headers, scheme):
                 await _json(send, 403, "cross-site request refused")
