@@ -149,7 +149,15 @@ def test_the_start_line_names_the_address_and_where_the_password_is(
         client.close()
     caplog.clear()
     with WebServer(make_config(tmp_path, port)):
-        assert f"web: http://127.0.0.1:{port} (user admin, password from config)" in caplog.text
+        start = (
+            f"web: http://127.0.0.1:{port} (user admin, password from the config's web.password)"
+        )
+        assert start in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("EDGEWATCH_WEB_PASSWORD", PASSWORD)
+    with WebServer(make_config(tmp_path, port, password=None)):
+        start = f"web: http://127.0.0.1:{port} (user admin, password from $EDGEWATCH_WEB_PASSWORD)"
+        assert start in caplog.text
     assert PASSWORD not in caplog.text
 
 

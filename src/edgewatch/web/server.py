@@ -23,7 +23,7 @@ import time
 import uvicorn
 
 from edgewatch.errors import EdgewatchError
-from edgewatch.outputs.web import web_password
+from edgewatch.outputs.web import PASSWORD_ENV, web_password
 from edgewatch.web.app import LiveView, create_app
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,12 @@ class WebServer:
                 )
             time.sleep(0.02)
         _, path = web_password(self.config.web)
-        where = f"password in {path}" if path is not None else "password from config"
+        if path is not None:
+            where = f"password in {path}"
+        elif self.config.web.password is not None:
+            where = "password from the config's web.password"
+        else:
+            where = f"password from ${PASSWORD_ENV}"
         log.info("web: %s (user %s, %s)", self.url, self.config.web.username, where)
 
     def stop(self) -> None:
