@@ -45,6 +45,16 @@ def port() -> int:
     return free_port()
 
 
+@pytest.fixture
+def busy_core():
+    """One CPU core kept busy by another process while the test runs."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    time.sleep(0.5)  # it runs
+    yield
+    spinner.kill()
+    spinner.wait()
+
+
 def read_frames(path: Path, indices: list[int]):
     """The decoded BGR frames of a video at the given 0-based positions."""
     import av

@@ -47,7 +47,7 @@ def test_events_from_the_real_footage(tmp_path, vtest_path):
             },
             "mqtt": {"port": broker.port},
         }))  # fmt: skip
-        result = edgewatch("run", "--config", str(config))
+        result = edgewatch("run", "--no-web", "--config", str(config))
         assert result.returncode == 0, result.stderr
         client.loop_stop()
 

@@ -40,7 +40,7 @@ def test_every_detected_object_becomes_one_point_in_influxdb(tmp_path):
         ingest.start()
         try:
             time.sleep(1)  # subscribed before the first message
-            result = edgewatch("run", "--config", str(config_file))
+            result = edgewatch("run", "--no-web", "--config", str(config_file))
             assert result.returncode == 0, result.stderr
             messages = [
                 json.loads(line) for line in (tmp_path / "d.jsonl").read_text().splitlines()

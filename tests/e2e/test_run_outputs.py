@@ -27,7 +27,7 @@ def run_60(tmp_path_factory):
     """60 frames of the bundled clip with JSON lines and a recording."""
     out = tmp_path_factory.mktemp("run")
     result = edgewatch(
-        "run", "--max-frames", "60", "--no-rtsp",
+        "run", "--no-web", "--max-frames", "60", "--no-rtsp",
         "--json-out", str(out / "d.jsonl"), "--record", str(out / "r.mp4"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -67,8 +67,8 @@ def test_untracked_objects_carry_the_reference_sentinel(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("tracking: {enabled: false}\n")
     out = tmp_path / "d.jsonl"
-    result = edgewatch("run", "--config", str(config), "--max-frames", "5", "--no-rtsp",
-                       "--json-out", str(out))  # fmt: skip
+    result = edgewatch("run", "--no-web", "--config", str(config), "--max-frames", "5",
+                       "--no-rtsp", "--json-out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     objects = [o for line in out.read_text().splitlines()
                for o in json.loads(line)["inference_results"]]  # fmt: skip
@@ -123,7 +123,7 @@ def test_run_summary_reports_per_stage_timings(run_60):
 
 def test_sigterm_stops_cleanly_and_flushes_outputs(tmp_path):
     process = subprocess.Popen(
-        [str(VENV_BIN / "edgewatch"), "run", "--no-rtsp",
+        [str(VENV_BIN / "edgewatch"), "run", "--no-web", "--no-rtsp",
          "--json-out", str(tmp_path / "d.jsonl"), "--record", str(tmp_path / "r.mp4")],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -163,7 +163,8 @@ def test_rtsp_stream_serves_the_annotated_video(port, vtest_path):
     import av
 
     process = subprocess.Popen(
-        [str(VENV_BIN / "edgewatch"), "run", "--rtsp-port", str(port), "--max-frames", "150"],
+        [str(VENV_BIN / "edgewatch"), "run", "--no-web", "--rtsp-port", str(port),
+         "--max-frames", "150"],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -212,6 +213,7 @@ def test_several_cameras_run_in_one_process(tmp_path, vtest_path):
     out = tmp_path / "d.jsonl"
     result = edgewatch(
         "run",
+        "--no-web",
         "--config",
         str(config),
         "--json-out",

@@ -28,7 +28,9 @@ def write(tmp_path, data) -> str:
 
 
 def test_camera_url_with_a_port_out_of_range_and_a_password():
-    line = one_line(edgewatch("run", "--no-rtsp", "--source", "rtsp://u:PASS@127.0.0.1:99999/x"))
+    line = one_line(
+        edgewatch("run", "--no-web", "--no-rtsp", "--source", "rtsp://u:PASS@127.0.0.1:99999/x")
+    )
     assert "rtsp://u:***@127.0.0.1:99999/x: the port is not a number from 1 to 65535" in line
 
 
@@ -41,19 +43,25 @@ def test_config_check_masks_the_camera_password(tmp_path):
 
 def test_recording_needs_a_video_file_name(tmp_path):
     for path in (tmp_path / "no-extension", "/dev/full"):
-        line = one_line(edgewatch("run", "--no-rtsp", "--max-frames", "2", "--record", str(path)))
+        line = one_line(
+            edgewatch("run", "--no-web", "--no-rtsp", "--max-frames", "2", "--record", str(path))
+        )
         assert "must end in .mp4, .mkv, .mov" in line
 
 
 def test_recording_where_nothing_can_be_written_stops_the_start():
     """Regression: /proc/x.mp4 was found out only at the end: no recording, and exit 0."""
-    line = one_line(edgewatch("run", "--no-rtsp", "--max-frames", "2", "--record", "/proc/x.mp4"))
+    line = one_line(
+        edgewatch("run", "--no-web", "--no-rtsp", "--max-frames", "2", "--record", "/proc/x.mp4")
+    )
     assert "cannot record to /proc/x.mp4" in line
 
 
 def test_json_lines_to_a_full_disk_end_non_zero_with_one_line_each():
     """Regression: two tracebacks (No space left on device), exit 0, lines lost."""
-    result = edgewatch("run", "--no-rtsp", "--max-frames", "3", "--json-out", "/dev/full")
+    result = edgewatch(
+        "run", "--no-web", "--no-rtsp", "--max-frames", "3", "--json-out", "/dev/full"
+    )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert "No space left on device" in one_line(result, status=1)

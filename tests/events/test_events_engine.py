@@ -1,10 +1,12 @@
 """EventEngine on synthetic tracked objects: one episode per object, lines both ways,
 zones, loitering, flicker debounced, a parked car through a detector blink, filters."""
 
+import numpy as np
 import pytest
-from event_scenes import config, feet_box, frame, tracked
+from event_scenes import NAMES, config, feet_box, frame, tracked
 
 from edgewatch.events.engine import EventEngine
+from edgewatch.track import ByteTracker, TrackerConfig
 from edgewatch.types import NO_TRACK, Detections
 
 FPS = 10
@@ -177,3 +179,29 @@ def test_top_score_and_occupancy():
     changes = idle(engine, 0.3, 2)
     assert changes[-1].type == "end" and changes[-1].after.top_score == pytest.approx(0.93)
     assert engine.occupancy() == {}
+
+
+def test_top_score_is_never_below_score_behind_the_real_tracker():
+    """Regression: a stored event said score 65 % and top_score 63.4 %. The tracker's score
+    is the median of confidences that include the ones before it confirmed the track,
+    which the engine never sees; top_score was the best of those the engine saw."""
+    tracker = ByteTracker(TrackerConfig(), NAMES)
+    engine = EventEngine("yard", config(left_after_s=1))
+    rng = np.random.default_rng(5)
+    confidences = [0.70, 0.65, 0.634, *rng.uniform(0.25, 0.95, 60)]
+    changes = []
+    for i, conf in enumerate(confidences):
+        seen = Detections(
+            xyxy=np.array([feet_box(100 + 4 * i, 300)], np.float32),
+            confidence=np.array([conf], np.float32),
+            class_id=np.array([0], np.int32),
+            class_names=NAMES,
+        )
+        now = frame(i / FPS)
+        changes += engine.update(now, tracker.update(seen, now.timestamp))
+    changes += engine.finish()
+    first = changes[0].after  # confirmed on the third detection, 0.634
+    assert first.score == pytest.approx(0.65) and first.top_score == pytest.approx(0.70)
+    assert changes[-1].type == "end"
+    assert changes[-1].after.top_score == pytest.approx(max(confidences))
+    assert all(c.after.top_score >= c.after.score for c in changes)

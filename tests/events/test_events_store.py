@@ -45,6 +45,50 @@ def test_an_episode_is_one_row_updated_and_its_happenings_are_kept_in_order(stor
     assert kinds == ["entered", "zone_entered", "line_crossed", "left"]
 
 
+def test_the_box_current_zones_and_snapshot_time_are_kept(store):
+    """Regression: the store had no columns for them, so stored events said box
+    [0, 0, 0, 0] and current_zones [] whatever the object's were."""
+    e = episode(1, box=(12.5, 40.0, 88.0, 230.25), zones=["porch", "drive"])
+    e.snapshot, e.snapshot_time = "yard/e1.jpg", T0 + 61.5
+    store.save(e)
+    (back,) = store.episodes()
+    assert back.episode == e
+    assert back.episode.to_dict()["box"] == [12.5, 40.0, 88.0, 230.2]
+    assert back.episode.to_dict()["current_zones"] == ["porch", "drive"]
+    e.box, e.zones, e.end = (14.0, 41.0, 90.0, 231.0), [], T0 + 70
+    store.save(e)
+    assert store.episodes()[0].episode == e
+
+
+def test_a_store_made_before_the_box_and_zones_columns_gets_them(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "events.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE episodes (id TEXT PRIMARY KEY, camera TEXT NOT NULL, label TEXT NOT "
+        'NULL, track_id INTEGER NOT NULL, start REAL NOT NULL, "end" REAL, score REAL NOT '
+        "NULL, top_score REAL NOT NULL, entered_zones TEXT NOT NULL, crossings TEXT NOT "
+        "NULL, loitering TEXT NOT NULL, snapshot TEXT, thumbnail TEXT, stationary INTEGER "
+        "NOT NULL)"
+    )
+    db.execute("INSERT INTO episodes VALUES ('old', 'yard', 'car', 3, ?, ?, 0.7, 0.8, "
+               "'[\"porch\"]', '[]', '[]', NULL, NULL, 1)", (T0, T0 + 9))  # fmt: skip
+    db.commit()
+    db.close()
+    store = EventStore(path)
+    new = episode(2, box=(1.0, 2.0, 3.0, 4.0), zones=["porch"], snapshot_time=T0 + 121)
+    store.save(new)
+    store.close()
+    store = EventStore(path)  # opening again adds nothing twice
+    found = {x.episode.id: x.episode for x in store.episodes()}
+    store.close()
+    assert found["e2"] == new
+    old = found["old"]
+    assert (old.box, old.zones, old.snapshot_time) == ((0, 0, 0, 0), [], None)
+    assert (old.entered_zones, old.top_score, old.stationary) == (["porch"], 0.8, True)
+
+
 def test_filters_find_every_episode_that_had_it(store):
     for i in range(1, 4):
         store.save(episode(i), [happening(episode(i), "entered", T0 + i * 60)])

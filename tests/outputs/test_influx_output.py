@@ -98,8 +98,8 @@ def spooled_points(path) -> int:
 def test_run_writes_exactly_one_point_per_detected_object(tmp_path, influx, vtest_path):
     config = write_config(tmp_path, settings(tmp_path, influx, vtest_path))
     out = tmp_path / "out.jsonl"
-    result = edgewatch("run", "--config", str(config), "--max-frames", "120", "--no-rtsp",
-                       "--json-out", str(out))  # fmt: skip
+    result = edgewatch("run", "--no-web", "--config", str(config), "--max-frames", "120",
+                       "--no-rtsp", "--json-out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     messages = read_messages(out)
     assert len(messages) == 120
@@ -170,7 +170,7 @@ def test_points_of_a_killed_run_are_replayed_by_the_next(tmp_path, influx, vtest
     config = write_config(tmp_path, settings(tmp_path, influx, vtest_path, realtime=True))
     influx.stop()  # down from the start: an unreachable InfluxDB does not stop the run
     first = subprocess.Popen(
-        [str(VENV_BIN / "edgewatch"), "run", "--config", str(config), "--no-rtsp",
+        [str(VENV_BIN / "edgewatch"), "run", "--no-web", "--config", str(config), "--no-rtsp",
          "--max-frames", "300"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -193,8 +193,8 @@ def test_points_of_a_killed_run_are_replayed_by_the_next(tmp_path, influx, vtest
 
     influx.start()
     out = tmp_path / "second.jsonl"
-    result = edgewatch("run", "--config", str(config), "--no-rtsp", "--max-frames", "30",
-                       "--json-out", str(out))  # fmt: skip
+    result = edgewatch("run", "--no-web", "--config", str(config), "--no-rtsp",
+                       "--max-frames", "30", "--json-out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert f"holds {len(left)} points from before" in result.stderr
     from_second = expected_points(read_messages(out)).keys()
@@ -212,7 +212,7 @@ def test_a_missing_database_stops_run_with_one_line(tmp_path, influx, vtest_path
     else:
         env["EDGEWATCH_INFLUX_PASSWORD"] = PASSWORD
     config = write_config(tmp_path, data)
-    result = edgewatch("run", "--config", str(config), "--no-rtsp", "--max-frames", "5",
+    result = edgewatch("run", "--no-web", "--config", str(config), "--no-rtsp", "--max-frames", "5",
                        env=env)  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
@@ -227,7 +227,9 @@ def test_a_missing_database_stops_run_with_one_line(tmp_path, influx, vtest_path
 def test_system_statistics_go_to_influxdb_without_a_broker(tmp_path, influx, vtest_path):
     data = settings(tmp_path, influx, vtest_path, realtime=True)
     data["pipeline"]["system_interval_s"] = 1  # MQTT stays off
-    result = edgewatch("run", "--config", str(write_config(tmp_path, data)), "--max-frames", "40")
+    result = edgewatch(
+        "run", "--no-web", "--config", str(write_config(tmp_path, data)), "--max-frames", "40"
+    )
     assert result.returncode == 0, result.stderr
     rows = influx.rows('SELECT * FROM "edge_system"', "edge")
     assert len(rows) >= 2  # 4 s of video, one sample a second
@@ -267,7 +269,7 @@ def test_events_reach_influxdb_through_their_own_spool(tmp_path, influx, vtest_p
                       "store_path": str(tmp_path / "events.sqlite3"),
                       "snapshots": {"enabled": False}}  # fmt: skip
     config = write_config(tmp_path, data)
-    result = edgewatch("run", "--config", str(config), "--max-frames", "100")
+    result = edgewatch("run", "--no-web", "--config", str(config), "--max-frames", "100")
     assert result.returncode == 0, result.stderr
     listed = edgewatch("events", "--config", str(config), "--since", "1h")
     rows = influx.rows("SELECT * FROM edgewatch_events", "edge")

@@ -165,6 +165,31 @@ def test_camera_stalls_without_frames_and_ends_when_the_pipeline_closes(picture,
     assert sink.cameras()[0]["state"] == "ended"
 
 
+def test_an_ended_or_silent_camera_has_no_objects_in_view(picture, monkeypatch):
+    """Regression: a camera that had ended still said {"person": 4, "car": 1, "truck": 1}
+    in view: its last frame's detections were told as what is there now."""
+    monkeypatch.setattr(live_module, "STALL_S", 0.3)
+    figures = {"yard": SourceFigures(live=False)}
+    sink = opened(picture)
+    sink.follow(lambda: figures)
+
+    def in_view():
+        (camera,) = sink.cameras()
+        return camera["state"], camera["objects"], camera["detections"]
+
+    feed(sink, picture, 0, people(3))
+    assert in_view() == ("live", {"car": 1, "person": 3}, 4)
+    time.sleep(0.4)
+    assert in_view() == ("stalled", {}, 0)
+    feed(sink, picture, 1, people(2))
+    assert in_view() == ("live", {"car": 1, "person": 2}, 3)
+    figures["yard"] = SourceFigures(live=False, ended=True)  # its reader finished
+    assert in_view() == ("ended", {}, 0)
+    figures["yard"] = SourceFigures(live=False)
+    sink.state_sink.close()  # the pipeline closed
+    assert in_view() == ("ended", {}, 0)
+
+
 def test_a_file_camera_that_read_its_max_frames_has_ended(picture, monkeypatch):
     monkeypatch.setattr(live_module, "STALL_S", 0.2)
     sink = LiveSink(WebConfig(), [CameraConfig(name="yard", source="x.mp4", max_frames=3)])
@@ -287,6 +312,7 @@ def test_in_a_run_nobody_watching_means_nothing_drawn_or_encoded(tmp_path):
     assert summary.stats["live"] == {"yard": {"pictures": 0, "encode_ms": None, "watched": False}}
     (camera,) = live.cameras()
     assert camera["state"] == "ended" and camera["last_frame"] == 39
+    assert camera["objects"] == {} and camera["detections"] == 0  # people were there
 
 
 def test_in_a_run_a_viewer_gets_annotated_pictures_of_the_real_footage(tmp_path):

@@ -1,4 +1,6 @@
 import json
+import os
+import threading
 import time
 
 import pytest
@@ -17,6 +19,21 @@ def test_sample_reads_this_machine_as_flat_numbers():
     assert sample["load1"] >= 0
     assert all(isinstance(v, float | int) for v in sample.values())
     json.dumps(sample)  # publishable as is
+
+
+def test_cpu_figure_is_real_on_every_thread_that_asks(busy_core):
+    """Regression: psutil.cpu_percent(interval=None) keeps its last reading per thread, so
+    the first sample on each new thread (the web server's request threads) said 0.0 while
+    the box was busy."""
+    sampler = SystemSampler()
+    figures: list[float] = []
+    for _ in range(2):
+        asking = threading.Thread(target=lambda: figures.append(sampler.sample()["cpu_percent"]))
+        asking.start()
+        asking.join()
+        time.sleep(1.2)  # the next thread reads the next window
+    busy = 100 / os.cpu_count()  # one core of them all
+    assert all(busy / 4 <= figure <= 100 for figure in figures), figures
 
 
 def test_pipeline_figures_give_fps_per_camera_latency_and_drops():

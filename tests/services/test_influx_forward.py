@@ -360,7 +360,8 @@ def test_points_of_the_pipelines_direct_output_forwarded_per_window(
                    "spool_path": str(tmp_path / "spool.sqlite3")},
     }  # fmt: skip
     config = write_file(tmp_path, data)
-    run = edgewatch("run", "--config", str(config), "--max-frames", "60")  # ~6 s of video
+    # ~6 s of video
+    run = edgewatch("run", "--no-web", "--config", str(config), "--max-frames", "60")
     assert run.returncode == 0, run.stderr
     time.sleep(1.1)  # the last window ends
     result = edgewatch("forward", "--once", "--config", str(config))

@@ -167,6 +167,13 @@ def test_cameras_come_from_the_config_when_no_pipeline_runs(logged_in):
     assert logged_in.get("/api/cameras/yard/mjpeg").status == 404
 
 
+def test_system_reports_a_busy_cpu_from_the_first_answer(busy_core, logged_in):
+    """Regression: the request threads each read psutil's per-thread CPU counter for the
+    first time, so `edgewatch web` said 0.0 % while the box was at 80 %."""
+    figures = [logged_in.get("/api/system").json()["host"]["cpu_percent"] for _ in range(3)]
+    assert min(figures) >= 100 / os.cpu_count() / 4, figures
+
+
 def test_system_samples_the_host_and_reads_the_queue_files(logged_in, config, monkeypatch):
     answer = logged_in.get("/api/system").json()
     schemas.System.model_validate(answer)

@@ -208,6 +208,7 @@ def run_chaos(*, minutes: float, seed: int, folder: Path) -> dict:
             "cameras": [{"name": "yard", "source": str(sample_clip()), "realtime": True,
                          "loop": True}],
             "influx": {**base["influx"], "database": "edge_direct"},
+            "web": {"enabled": False},  # no dashboard on the box's port: edgewatch may run
             "outputs": {
                 "rtsp": {"enabled": False},
                 "mqtt": {"enabled": True, "every_n_frames": 1,

@@ -100,6 +100,9 @@ class EventEngine:
             inside = self._inside(feet, len(ids))
             sides = self._sides(feet, xyxy[:, 3] - xyxy[:, 1], len(ids))
             scores = d.data.get("score", d.confidence)
+            # The tracker's score is a median of confidences this engine may not have seen
+            # (those before the track was confirmed): its best is the top of those.
+            tops = d.data.get("top_score", d.confidence)
             current = set(ids)
             objects = [
                 self.objects.get(tid) or self._arrive(d, i, xyxy[i], current, now)
@@ -114,7 +117,7 @@ class EventEngine:
                 obj.frames += 1
                 obj.score = float(scores[i])
                 conf = float(d.confidence[i])
-                obj.top_score = max(obj.top_score, conf)
+                obj.top_score = max(obj.top_score, conf, float(tops[i]))
                 if obj.episode is None and self._confirmed(obj):
                     self._begin(obj, frame, now)
                 self._zones(obj, inside[i], frame, now)

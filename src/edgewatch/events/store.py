@@ -3,7 +3,8 @@ row per happening, written once and never changed.
 
 Stores of edgewatch 0.1 kept one ``events`` row per event whose kind changed as it went
 on; their rows are carried over on open (an episode each, with the happening the row was
-last), and the old table is left as it was.
+last), and the old table is left as it was. Episode columns added since the first
+``episodes`` table (`ADDED_COLUMNS`) are added to older stores on open.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ CREATE TABLE IF NOT EXISTS episodes (
     loitering TEXT NOT NULL,
     snapshot TEXT,
     thumbnail TEXT,
-    stationary INTEGER NOT NULL
+    stationary INTEGER NOT NULL,
+    box TEXT NOT NULL DEFAULT '[0, 0, 0, 0]',
+    zones TEXT NOT NULL DEFAULT '[]',
+    snapshot_time REAL
 );
 CREATE INDEX IF NOT EXISTS episodes_start ON episodes (start);
 CREATE TABLE IF NOT EXISTS happenings (
@@ -53,9 +57,16 @@ CREATE INDEX IF NOT EXISTS happenings_episode ON happenings (episode);
 CREATE INDEX IF NOT EXISTS happenings_time ON happenings (time);
 """
 
+#: Episode columns later than the first ``episodes`` table, as SCHEMA declares them.
+ADDED_COLUMNS = {
+    "box": "TEXT NOT NULL DEFAULT '[0, 0, 0, 0]'",  # the last box, xyxy pixels
+    "zones": "TEXT NOT NULL DEFAULT '[]'",  # the zones it is in now
+    "snapshot_time": "REAL",
+}
 _EPISODE = (
     "id", "camera", "label", "track_id", "start", "end", "score", "top_score",
     "entered_zones", "crossings", "loitering", "snapshot", "thumbnail", "stationary",
+    *ADDED_COLUMNS,
 )  # fmt: skip
 _HAPPENING = (
     "episode", "camera", "kind", "label", "track_id", "time", "zone", "direction",
@@ -80,7 +91,7 @@ class EventStore:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._db = open_database(self.path, SCHEMA, what="event store", setting="events.store_path")
-        self._carry_over_v1()
+        self._upgrade()
 
     def save(self, episode: Episode, happenings=()) -> None:
         """The episode's current state, and its new happenings, in one transaction."""
@@ -89,7 +100,8 @@ class EventStore:
             episode.end, episode.score, episode.top_score, json.dumps(episode.entered_zones),
             json.dumps([[c.line, c.direction, c.time] for c in episode.crossings]),
             json.dumps(episode.loitering), episode.snapshot, episode.thumbnail,
-            int(episode.stationary),
+            int(episode.stationary), json.dumps([float(v) for v in episode.box]),
+            json.dumps(episode.zones), episode.snapshot_time,
         )  # fmt: skip
         updates = ", ".join(f'"{c}" = excluded."{c}"' for c in _EPISODE[1:])
         with self._lock, self._transaction():
@@ -153,9 +165,9 @@ class EventStore:
         return [StoredEpisode(e, happenings[e.id]) for e in found]
 
     @contextlib.contextmanager
-    def _transaction(self):
+    def _transaction(self, begin: str = "BEGIN"):
         """The connection autocommits; this makes what is inside one commit."""
-        self._db.execute("BEGIN")
+        self._db.execute(begin)
         try:
             yield
         except BaseException:
@@ -163,29 +175,40 @@ class EventStore:
             raise
         self._db.execute("COMMIT")
 
+    def _upgrade(self) -> None:
+        """Older stores made current. IMMEDIATE: the write lock before the look at the
+        columns, so two processes opening one old store add each column once."""
+        with self._lock, self._transaction("BEGIN IMMEDIATE"):
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(episodes)")}
+            for column, declared in ADDED_COLUMNS.items():
+                if column not in have:
+                    self._db.execute(f'ALTER TABLE episodes ADD COLUMN "{column}" {declared}')
+            self._carry_over_v1()
+
     def _carry_over_v1(self) -> None:
-        with self._lock, self._transaction():
-            old = self._db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'"
-            ).fetchone()
-            if old is None:
-                return
-            self._db.execute(
-                "INSERT OR IGNORE INTO episodes SELECT id, camera, label, track_id, start, "
-                '"end", best_confidence, best_confidence, '
-                "CASE WHEN zone IS NOT NULL AND kind LIKE 'zone%' THEN json_array(zone) "
-                "ELSE '[]' END, "
-                "CASE WHEN kind = 'line_crossed' THEN json_array(json_array(zone, direction, "
-                "start)) ELSE '[]' END, "
-                "CASE WHEN kind = 'loitering' THEN json_array(zone) ELSE '[]' END, "
-                "snapshot, NULL, 0 FROM events"
-            )
-            self._db.execute(
-                "INSERT INTO happenings (episode, camera, kind, label, track_id, time, zone, "
-                "direction, confidence, snapshot) SELECT id, camera, kind, label, track_id, "
-                "start, zone, direction, best_confidence, snapshot FROM events "
-                "WHERE id NOT IN (SELECT episode FROM happenings)"
-            )
+        old = self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'"
+        ).fetchone()
+        if old is None:
+            return
+        self._db.execute(
+            'INSERT OR IGNORE INTO episodes (id, camera, label, track_id, start, "end", '
+            "score, top_score, entered_zones, crossings, loitering, snapshot, thumbnail, "
+            "stationary) SELECT id, camera, label, track_id, start, "
+            '"end", best_confidence, best_confidence, '
+            "CASE WHEN zone IS NOT NULL AND kind LIKE 'zone%' THEN json_array(zone) "
+            "ELSE '[]' END, "
+            "CASE WHEN kind = 'line_crossed' THEN json_array(json_array(zone, direction, "
+            "start)) ELSE '[]' END, "
+            "CASE WHEN kind = 'loitering' THEN json_array(zone) ELSE '[]' END, "
+            "snapshot, NULL, 0 FROM events"
+        )
+        self._db.execute(
+            "INSERT INTO happenings (episode, camera, kind, label, track_id, time, zone, "
+            "direction, confidence, snapshot) SELECT id, camera, kind, label, track_id, "
+            "start, zone, direction, best_confidence, snapshot FROM events "
+            "WHERE id NOT IN (SELECT episode FROM happenings)"
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -197,8 +220,10 @@ def _episode(row) -> Episode:
     return Episode(
         values["id"], values["camera"], values["label"], values["track_id"], values["start"],
         values["end"], values["score"], values["top_score"],
+        box=tuple(json.loads(values["box"])), zones=json.loads(values["zones"]),
         entered_zones=json.loads(values["entered_zones"]),
         crossings=[Crossing(*c) for c in json.loads(values["crossings"])],
         loitering=json.loads(values["loitering"]), snapshot=values["snapshot"],
-        thumbnail=values["thumbnail"], stationary=bool(values["stationary"]),
+        thumbnail=values["thumbnail"], snapshot_time=values["snapshot_time"],
+        stationary=bool(values["stationary"]),
     )  # fmt: skip

@@ -17,7 +17,8 @@ A camera's ``state``: ``starting`` (no frame yet), ``live`` (a frame within `STA
 ``stalled`` (none since), ``reconnecting`` (a live camera whose stream was lost: its
 reader failed to connect since the last frame, or it has been silent past its
 ``timeout_s``), ``ended`` (its reader finished, its ``max_frames`` were read, or the
-pipeline closed).
+pipeline closed). Its objects in view are those of its latest frame while it is ``live``,
+and none in any other state.
 """
 
 from __future__ import annotations
@@ -116,10 +117,23 @@ class _Camera:
                 return "reconnecting"
         return "starting" if self.last_seen is None else "stalled"
 
-    def objects(self) -> dict[str, int]:
-        if self.detections is None:
-            return {}
-        return dict(sorted(Counter(self.detections.labels).items()))
+    def describe(self, figures: SourceFigures | None, now: float, closed: bool) -> dict:
+        """What `LiveSink.cameras` tells of it. Objects are in view only while the camera
+        is live: the last frame's detections of an ended or silent camera are not there
+        now."""
+        state = self.state(figures, now, closed)
+        detections = self.detections if state == "live" else None
+        return {
+            "name": self.name,
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps(now),
+            "state": state,
+            "last_frame": self.last_frame,
+            "last_time": self.last_time,
+            "objects": dict(sorted(Counter(detections.labels).items())) if detections else {},
+            "detections": len(detections) if detections else 0,
+        }
 
 
 class LiveSink:
@@ -224,17 +238,7 @@ class LiveSink:
         now = time.monotonic()
         with self._cond:
             return [
-                {
-                    "name": camera.name,
-                    "width": camera.width,
-                    "height": camera.height,
-                    "fps": camera.fps(now),
-                    "state": camera.state(figures.get(camera.name), now, self._closed),
-                    "last_frame": camera.last_frame,
-                    "last_time": camera.last_time,
-                    "objects": camera.objects(),
-                    "detections": len(camera.detections) if camera.detections else 0,
-                }
+                camera.describe(figures.get(camera.name), now, self._closed)
                 for camera in self._cameras.values()
             ]
 

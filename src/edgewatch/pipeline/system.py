@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -26,10 +27,78 @@ def _key(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_").lower() or "sensor"
 
 
+CPU_WINDOW_S = 1.0  # the CPU figure is the use over the last this many seconds
+CPU_FIRST_WINDOW_S = 0.25  # the first figure's window: a quick first answer
+
+
+class CpuMeter:
+    """The box's CPU use in percent over the last second, the same figure whichever
+    thread asks.
+
+    ``psutil.cpu_percent(interval=None)`` keeps its last reading per thread: the first
+    call on each new thread (the web server answers on a pool of them) says 0.0 however
+    busy the box is, and callers on one thread measure over each other's windows. So one
+    thread of its own reads the CPU times every `CPU_WINDOW_S` and keeps the figure of
+    the last window; `percent` only reads it (the very first waits for the first window).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._measured = threading.Event()
+        self._percent = 0.0
+        threading.Thread(target=self._measure, name="cpu-meter", daemon=True).start()
+
+    def percent(self) -> float:
+        self._measured.wait(CPU_FIRST_WINDOW_S + 1.0)
+        with self._lock:
+            return self._percent
+
+    def _measure(self) -> None:
+        before = psutil.cpu_times()
+        window = CPU_FIRST_WINDOW_S
+        while True:
+            time.sleep(window)
+            window = CPU_WINDOW_S
+            try:
+                now = psutil.cpu_times()
+                busy, total = _busy(now) - _busy(before), _total(now) - _total(before)
+            except Exception:  # a figure is never worth a dead meter: try again
+                log.debug("reading the CPU times failed", exc_info=True)
+                continue
+            if total <= 0:  # no clock tick yet: the window goes on
+                continue
+            with self._lock:
+                self._percent = round(min(max(100.0 * busy / total, 0.0), 100.0), 1)
+            self._measured.set()
+            before = now
+
+
+def _total(times) -> float:
+    """All CPU time; guest time is already counted in user time on Linux (as psutil)."""
+    return sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
+
+
+def _busy(times) -> float:
+    return _total(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+_meter: CpuMeter | None = None
+_meter_lock = threading.Lock()
+
+
+def cpu_meter() -> CpuMeter:
+    """The process's one CPU meter (started on first use): every sampler reads it."""
+    global _meter
+    with _meter_lock:
+        if _meter is None:
+            _meter = CpuMeter()
+        return _meter
+
+
 def host_stats() -> dict[str, float]:
     memory = psutil.virtual_memory()
     stats: dict[str, float] = {
-        "cpu_percent": psutil.cpu_percent(interval=None),
+        "cpu_percent": cpu_meter().percent(),
         "cpu_count": float(os.cpu_count() or 0),
         "mem_percent": memory.percent,
         "mem_used_mb": round(memory.used / 2**20, 1),
@@ -117,7 +186,7 @@ class SystemSampler:
 
     def __init__(self) -> None:
         self.gpu = GpuStats()
-        psutil.cpu_percent(interval=None)  # primes the counter: the first call returns 0
+        cpu_meter()  # starts measuring: the first sample's CPU figure is a real one
 
     def sample(self, pipeline_snapshot: dict | None = None) -> dict[str, float]:
         stats = {"timestamp": round(time.time(), 3), **host_stats()}

@@ -56,6 +56,9 @@ class CameraReader(SupervisedThread):
         self.error: SourceError | None = None
         self._opened = opened  # the pipeline opens each source once to learn its size
         self._warned_late = False
+        # A file's clock: wall and monotonic time of its first frame's moment. Set on the
+        # first pass and kept by the next ones, so a looped file's time runs on evenly.
+        self._clock: tuple[float, float] | None = None
 
     def work(self) -> None:
         if self.source.live:
@@ -82,7 +85,9 @@ class CameraReader(SupervisedThread):
         return self.stop_event.is_set() or (limit is not None and self.frames_read >= limit)
 
     def _run_file(self) -> None:
-        offset = 0.0  # added to the timestamps of each new pass over a looped file
+        # Where each pass over a looped file starts on the file's clock: one frame interval
+        # after the previous pass's last frame.
+        offset = 0.0
         while not self._done():
             if self._opened is None:
                 try:
@@ -141,26 +146,30 @@ class CameraReader(SupervisedThread):
             )  # fmt: skip
 
     def _read_until_end(self, offset: float) -> float:
-        """Decode and hand on frames; returns the last presentation time seen."""
+        """Decode and hand on frames; returns the last frame's time on the file's clock
+        (``offset``, where this pass starts on it, plus its presentation time)."""
         fps = self.fps
-        started_wall = time.time()
-        started_mono = time.monotonic()
+        if self._clock is None:
+            self._clock = (time.time(), time.monotonic())
+        started_wall, started_mono = self._clock
         first_pts: float | None = None
         pts = 0.0
+        decoded = 0  # frames of this pass, skipped ones too: the time of those without pts
         decode_started = time.perf_counter()
         for image, pts_or_none in self.source.frames():
             self.stats.time("decode", time.perf_counter() - decode_started)
             if pts_or_none is None:
-                pts = (self.frames_read + 1) / fps
+                pts = decoded / fps
             else:
                 first_pts = pts_or_none if first_pts is None else first_pts
                 pts = pts_or_none - first_pts
+            decoded += 1
             if self.source.live:
                 timestamp = time.time()
             else:
                 timestamp = started_wall + offset + pts
                 if self.realtime:  # deliver as a camera would, not as fast as we can read
-                    wait = started_mono + pts - time.monotonic()
+                    wait = started_mono + offset + pts - time.monotonic()
                     if wait > 0 and self._wait(wait):
                         break
                     if wait < -LATE_S:  # decoding is slower than the clip: skip to now

@@ -11,10 +11,11 @@ class Tracker(Protocol):
     """Links one camera's detections over time.
 
     ``update`` returns the tracked objects with ``tracker_id`` set (and ``data['seen_s']``,
-    how long each has been followed, and ``data['score']``, how sure the tracker is of
-    it). ``update(None, t)`` stands for a frame the detector skipped: the tracker advances
-    its clock and reports predicted boxes. ``image``, the BGR frame, lets a tracker use
-    what objects look like.
+    how long each has been followed, ``data['score']``, how sure the tracker is of it, and
+    ``data['top_score']``, its best confidence so far, never below the score).
+    ``update(None, t)`` stands for a frame the detector skipped: the tracker advances its
+    clock and reports predicted boxes. ``image``, the BGR frame, lets a tracker use what
+    objects look like.
     """
 
     def update(

@@ -87,7 +87,8 @@ def _grow(xyxy: np.ndarray, buffer: float) -> np.ndarray:
 
 class ByteTracker:
     """`update(Detections, timestamp) -> Detections` with ``tracker_id``,
-    ``data['seen_s']`` and ``data['score']``.
+    ``data['seen_s']``, ``data['score']`` and ``data['top_score']`` (the best confidence
+    of the track, so never below its score, a median of its confidences).
 
     Reports one row per confirmed track matched in this update, with the detection's own
     box. ``update(None, t)`` stands for a frame the detector skipped: it reports the
@@ -129,6 +130,7 @@ class ByteTracker:
         self._hits = np.zeros(0, np.int64)
         self._active = np.zeros(0, bool)  # matched at the last detection update
         self._scores = np.zeros((0, SCORE_HISTORY), np.float32)  # NaN: not yet seen
+        self._best = np.zeros(0, np.float32)  # the best confidence of each track
         self._sure = np.zeros(0, bool)  # confirmed (and so reported)
         self._looks = np.zeros((0, appearance.SIZE), np.float32)  # zeros: unknown
 
@@ -275,6 +277,7 @@ class ByteTracker:
         out.class_id = self._label[out_tracks].copy()
         out.data["seen_s"] = timestamp - self._first_seen[out_tracks]
         out.data["score"] = self._score(out_tracks)
+        out.data["top_score"] = self._best[out_tracks]
         if carried.any():
             out = _concat(out, self._rows(np.flatnonzero(carried & self._confirmed()), timestamp))
         self._select(keep)
@@ -386,6 +389,7 @@ class ByteTracker:
         self._last_seen[tracks] = timestamp
         self._scores[tracks] = np.roll(self._scores[tracks], 1, axis=1)
         self._scores[tracks, 0] = detections.confidence[dets]
+        self._best[tracks] = np.maximum(self._best[tracks], detections.confidence[dets])
         if looks is not None:
             # Only confident views teach a track its colours: a half-hidden person's box
             # holds the post in front of them.
@@ -441,6 +445,7 @@ class ByteTracker:
         scores = np.full((n, SCORE_HISTORY), np.nan, np.float32)
         scores[:, 0] = detections.confidence[dets]
         self._scores = np.concatenate([self._scores, scores])
+        self._best = np.concatenate([self._best, detections.confidence[dets]])
         self._sure = np.concatenate([self._sure, np.zeros(n, bool)])
         new_looks = np.zeros((n, appearance.SIZE), np.float32)
         if looks is not None:  # a box half under another starts with colours unknown
@@ -452,7 +457,8 @@ class ByteTracker:
     def _select(self, keep: np.ndarray) -> None:
         for name in (
             "_ids", "_mean", "_cov", "_xyxy", "_conf", "_votes", "_label",
-            "_first_seen", "_last_seen", "_hits", "_active", "_scores", "_sure", "_looks",
+            "_first_seen", "_last_seen", "_hits", "_active", "_scores", "_best", "_sure",
+            "_looks",
         ):  # fmt: skip
             setattr(self, name, getattr(self, name)[keep])
 
@@ -478,7 +484,11 @@ class ByteTracker:
             class_id=self._label[show],
             tracker_id=self._ids[show],
             class_names=self.class_names,
-            data={"seen_s": timestamp - self._first_seen[show], "score": self._score(show)},
+            data={
+                "seen_s": timestamp - self._first_seen[show],
+                "score": self._score(show),
+                "top_score": self._best[show],
+            },
         )
 
 
