@@ -10,6 +10,7 @@ password.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import secrets
@@ -117,27 +118,29 @@ def web_api_token(config: WebConfig) -> str | None:
 
 
 def _generated(path: Path) -> str:
-    """The password kept at ``path``, made first if there is none. Written to a private
-    temporary file and linked into place, so two processes starting at once (`run` and
+    """The password kept at ``path``, made first if there is none: under a lock on its
+    folder and moved into place whole, so two processes starting at once (`run` and
     `web`) agree on one password, and nobody reads half a file."""
     existing = _read(path)
     if existing:
         return existing
     password = secrets.token_urlsafe(18)
-    make_private_dir(path.parent)
     partial = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
     try:
-        fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, PRIVATE_FILE_MODE)
-        with open(fd, "w", encoding="utf-8") as f:
-            f.write(password + "\n")
-        os.chmod(partial, PRIVATE_FILE_MODE)
-        if path.exists():  # there but empty: replace it
-            os.replace(partial, path)
-        else:
-            try:
-                os.link(partial, path)
-            except FileExistsError:  # another process was quicker: use its password
-                return _read(path) or password
+        make_private_dir(path.parent)
+        lock = os.open(path.parent, os.O_RDONLY)  # the folder is the lock: no file left
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            existing = _read(path)  # another process made it while this one waited
+            if existing:
+                return existing
+            fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, PRIVATE_FILE_MODE)
+            with open(fd, "w", encoding="utf-8") as f:
+                f.write(password + "\n")
+            os.chmod(partial, PRIVATE_FILE_MODE)
+            os.replace(partial, path)  # missing, or there but empty
+        finally:
+            os.close(lock)  # and with it the lock
     except OSError as error:
         raise ConfigError(
             f"cannot write the generated web password to {path} ({error.strerror})",
