@@ -30,6 +30,24 @@ function fmt(digits, unit = "") {
   return (u, v) => (v === null || v === undefined ? "—" : v.toFixed(digits) + unit);
 }
 
+/** An x axis for grouped bars: one tick at each bucket's start, named as the bucket
+ * (the hour, or the day), thinned to about a dozen so that names never overlap. */
+function bucketAxis(bucket) {
+  const name = (t) => {
+    const date = new Date(t * 1000);
+    if (bucket >= 86400) return date.toLocaleDateString([], { month: "short", day: "numeric" });
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  };
+  return {
+    splits: (u) => {
+      const starts = u.data[0];
+      const every = Math.max(1, Math.ceil(starts.length / 12));
+      return starts.filter((_, i) => i % every === 0);
+    },
+    values: (u, splits) => splits.map(name),
+  };
+}
+
 /** Grouped bars: series `i` of `n` takes its own slot inside each bucket. */
 function groupedBars(bucket, n) {
   const slot = (bucket * 0.8) / n;
@@ -152,7 +170,7 @@ export class TimeChart {
         },
       },
       axes: spark ? [{ show: false }, { show: false }] : [
-        { stroke: muted, grid, ticks: grid },
+        { stroke: muted, grid, ticks: grid, ...(bars ? bucketAxis(bars) : {}) },
         { stroke: muted, grid, ticks: grid, size: 52, label: yLabel || undefined,
           labelSize: yLabel ? 18 : 0 },
       ],
