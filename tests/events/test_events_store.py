@@ -106,6 +106,27 @@ def test_filters_find_every_episode_that_had_it(store):
     assert [x.episode.id for x in store.episodes(limit=1)] == ["e3"]
 
 
+def test_keys_list_what_episodes_lists_and_by_id_reads_them_whole(store):
+    """The events page's two steps: the keys of a page (no happenings read), then the
+    episodes it has not built yet."""
+    for i in range(1, 6):
+        e = episode(i, end=T0 + i * 60 + 5 if i % 2 else None, snapshot=f"yard/e{i}.jpg")
+        store.save(e, [happening(e, "entered", T0 + i * 60)])
+    crossed = episode(4)
+    store.save(crossed, [happening(crossed, "line_crossed", T0 + 242, zone="gate")])
+    for filters in ({}, {"kind": "line_crossed"}, {"since_s": 150, "now": T0 + 300}, {"limit": 2}):
+        listed = [x.episode for x in store.episodes(**filters)]
+        keys = store.episode_keys(**filters)
+        assert [k[0] for k in keys] == [e.id for e in listed], filters
+        assert [k[1] for k in keys] == [e.end for e in listed], filters
+    key = store.episode_keys(limit=1)[0]
+    assert key == ("e5", T0 + 305, "yard/e5.jpg", None, 0.0, 0.0)
+    found = store.episodes_by_id(["e4", "e1", "nope"])
+    assert set(found) == {"e4", "e1"}
+    assert [h.kind for h in found["e4"].happenings] == ["entered", "line_crossed"]
+    assert found["e1"].episode.snapshot == "yard/e1.jpg" and store.episodes_by_id([]) == {}
+
+
 def test_since_keeps_episodes_still_open_or_ended_recently(store):
     store.save(episode(1, start=T0 - 7200))  # open since two hours
     store.save(episode(2, start=T0 - 7200, end=T0 - 10))

@@ -73,6 +73,29 @@ def test_the_list_shows_what_the_pipeline_writes_at_once(logged_in, store):
     assert listed["snapshot_url"] == "/api/snapshots/yard/e00001.jpg"
 
 
+def test_ended_events_are_built_once_and_open_ones_every_time(logged_in, store):
+    """A page reuses the JSON of ended events (the engine saves nothing after an end)
+    but reads open ones afresh, and any change of an ended row is a new build."""
+    ended = save(store, 1)
+    open_one = Episode("e00002", "yard", "person", 2, NOW - 60, None, 0.7, 0.8)
+    store.save(open_one, [Happening("e00002", "yard", "entered", "person", 2, NOW - 60)])
+    first = logged_in.get("/api/events").json()["events"]
+    crossing = Happening(
+        "e00002", "yard", "line_crossed", "person", 2, NOW - 50, "gate", "left->right"
+    )
+    open_one.crossings.append(Crossing("gate", "left->right", NOW - 50))
+    store.save(open_one, [crossing])
+    again = logged_in.get("/api/events?label=person").json()["events"]  # a new query
+    assert again[1] == first[1]  # the ended one, the same
+    assert [h["kind"] for h in again[0]["happenings"]] == ["entered", "line_crossed"]
+    ended.score = 0.5  # a row changed after its end (not the engine, but allowed)
+    store.save(ended)
+    (listed,) = [
+        e for e in logged_in.get("/api/events?limit=5").json()["events"] if e["id"] == "e00001"
+    ]
+    assert listed["score"] == 0.5
+
+
 def test_facets_offer_what_the_store_holds_and_the_config_names(logged_in, store):
     assert logged_in.get("/api/events/facets").json() == {
         "cameras": ["street", "yard"],

@@ -78,6 +78,30 @@ def _quoted(columns) -> str:
     return ", ".join(f'"{c}"' for c in columns)
 
 
+_NEWEST_FIRST = "ORDER BY start DESC, id DESC LIMIT ?"
+
+
+def _filters(since_s, camera, label, zone, kind, now) -> tuple[str, list]:
+    """The WHERE clause (with its leading space, or empty) of an episodes query."""
+    where, args = [], []
+    if since_s is not None:
+        cutoff = (time.time() if now is None else now) - since_s
+        where.append('(start >= ? OR "end" IS NULL OR "end" >= ?)')
+        args += [cutoff, cutoff]
+    for column, value in (("camera", camera), ("label", label)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    for column, value in (("zone", zone), ("kind", kind)):
+        if value is not None:
+            # "+id": the set is a test on episodes read newest first, which stops at
+            # `limit`; without it SQLite fetches and sorts every matching episode
+            # (thousands of rows: 20-30 ms at 10,000 episodes instead of 5).
+            where.append(f"+id IN (SELECT episode FROM happenings WHERE {column} = ?)")
+            args.append(value)
+    return (" WHERE " + " AND ".join(where)) if where else "", args
+
+
 @dataclass(slots=True)
 class StoredEpisode:
     episode: Episode
@@ -130,38 +154,56 @@ class EventStore:
         """Newest first, each with its happenings in order. ``since_s``: episodes still
         open, or that started or ended within the last ``since_s`` seconds. ``zone`` and
         ``kind``: episodes with at least one happening in that zone or line, of that kind."""
-        where, args = [], []
-        if since_s is not None:
-            cutoff = (time.time() if now is None else now) - since_s
-            where.append('(start >= ? OR "end" IS NULL OR "end" >= ?)')
-            args += [cutoff, cutoff]
-        for column, value in (("camera", camera), ("label", label)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        for column, value in (("zone", zone), ("kind", kind)):
-            if value is not None:
-                # "+id": the set is a test on episodes read newest first, which stops at
-                # `limit`; without it SQLite fetches and sorts every matching episode
-                # (thousands of rows: 20-30 ms at 10,000 episodes instead of 5).
-                where.append(f"+id IN (SELECT episode FROM happenings WHERE {column} = ?)")
-                args.append(value)
-        sql = f"SELECT {_quoted(_EPISODE)} FROM episodes"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY start DESC, id DESC LIMIT ?"
+        where, args = _filters(since_s, camera, label, zone, kind, now)
+        sql = f"SELECT {_quoted(_EPISODE)} FROM episodes{where} {_NEWEST_FIRST}"
         with self._lock:
             rows = self._db.execute(sql, (*args, limit)).fetchall()
-            found = [_episode(row) for row in rows]
-            happenings: dict[str, list[Happening]] = {e.id: [] for e in found}
-            if found:
-                marks = ", ".join("?" * len(found))
-                for row in self._db.execute(
-                    f"SELECT {_quoted(_HAPPENING)} FROM happenings WHERE episode IN ({marks}) "
-                    "ORDER BY time, seq",
-                    [e.id for e in found],
-                ):
-                    happenings[row[0]].append(Happening(*row))
+            return self._with_happenings([_episode(row) for row in rows])
+
+    def episode_keys(
+        self,
+        *,
+        since_s: float | None = None,
+        camera: str | None = None,
+        label: str | None = None,
+        zone: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        now: float | None = None,
+    ) -> list[tuple]:
+        """What `episodes` returns, in its order, as (id, end, snapshot, thumbnail, score,
+        top_score): no happenings, no JSON to parse. A reader that keeps what it built of
+        ended episodes (the engine saves nothing after an episode's end) by this key
+        fetches only the others with `episodes_by_id`; a change of any of these columns
+        is a new key."""
+        where, args = _filters(since_s, camera, label, zone, kind, now)
+        columns = 'id, "end", snapshot, thumbnail, score, top_score'
+        sql = f"SELECT {columns} FROM episodes{where} {_NEWEST_FIRST}"
+        with self._lock:
+            return self._db.execute(sql, (*args, limit)).fetchall()
+
+    def episodes_by_id(self, ids: list[str]) -> dict[str, StoredEpisode]:
+        """These episodes (those that exist), each with its happenings."""
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        sql = f"SELECT {_quoted(_EPISODE)} FROM episodes WHERE id IN ({marks})"
+        with self._lock:
+            rows = self._db.execute(sql, ids).fetchall()
+            found = self._with_happenings([_episode(row) for row in rows])
+        return {stored.episode.id: stored for stored in found}
+
+    def _with_happenings(self, found: list[Episode]) -> list[StoredEpisode]:
+        """Each episode with its happenings in order (the caller holds the lock)."""
+        happenings: dict[str, list[Happening]] = {e.id: [] for e in found}
+        if found:
+            marks = ", ".join("?" * len(found))
+            for row in self._db.execute(
+                f"SELECT {_quoted(_HAPPENING)} FROM happenings WHERE episode IN ({marks}) "
+                "ORDER BY time, seq",
+                [e.id for e in found],
+            ):
+                happenings[row[0]].append(Happening(*row))
         return [StoredEpisode(e, happenings[e.id]) for e in found]
 
     @contextlib.contextmanager

@@ -38,7 +38,13 @@ from edgewatch.outputs.web import web_api_token, web_password
 from edgewatch.web import schemas
 from edgewatch.web.auth import Auth, AuthMiddleware, expired_cookie, safe_next, session_cookie
 from edgewatch.web.docs import docs_page
-from edgewatch.web.event_queries import BUCKETS, AnswerCache, EventQueries, merge_facets
+from edgewatch.web.event_queries import (
+    BUCKETS,
+    AnswerCache,
+    EndedEvents,
+    EventQueries,
+    merge_facets,
+)
 from edgewatch.web.history import History, open_history
 from edgewatch.web.system import HostSampler, QueueDepths, system_answer
 
@@ -104,6 +110,7 @@ def create_app(
     queries = EventQueries(store.path)
     owned.append(queries)
     answers = AnswerCache()
+    ended = EndedEvents()
     stopping = threading.Event()
     sampler = HostSampler() if live is None else None
     queues = QueueDepths(
@@ -288,6 +295,20 @@ def create_app(
 
     # -- events -------------------------------------------------------------------------
 
+    def events_json(keys: list[tuple]) -> list[bytes]:
+        """Each listed episode's JSON, in order (``keys``: `EventStore.episode_keys`):
+        ended ones from `ended` where built before, the rest read and built now."""
+        parts = {key[0]: ended.get(key) for key in keys if key[1] is not None}
+        fetched = store.episodes_by_id([key[0] for key in keys if parts.get(key[0]) is None])
+        for key in keys:
+            stored = fetched.get(key[0])
+            if stored is None:
+                continue
+            parts[key[0]] = _json_bytes(event_dict(stored.episode, stored.happenings))
+            if key[1] is not None:  # ended: kept under the key it was listed with
+                ended.put(key, parts[key[0]])
+        return [parts[key[0]] for key in keys if parts.get(key[0]) is not None]
+
     @app.get("/api/events", tags=["events"], response_model=schemas.EventsPage)
     def events(
         camera: str | None = None,
@@ -301,11 +322,11 @@ def create_app(
         key = (queries.version(), camera, label, zone, kind, since_s, limit)
         body = answers.get(key)
         if body is None:
-            found = store.episodes(
+            keys = store.episode_keys(
                 camera=camera or None, label=label or None, zone=zone or None,
                 kind=kind or None, since_s=since_s, limit=limit,
             )  # fmt: skip
-            body = _json_bytes({"events": [event_dict(s.episode, s.happenings) for s in found]})
+            body = b'{"events":[' + b",".join(events_json(keys)) + b"]}"
             answers.put(key, body)
         return Response(body, headers=NO_STORE, media_type="application/json")
 

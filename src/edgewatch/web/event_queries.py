@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 from edgewatch.events.model import KINDS
@@ -47,6 +48,33 @@ class AnswerCache:
             while len(self._answers) >= self.size:
                 self._answers.pop(next(iter(self._answers)))
             self._answers[key] = (time.monotonic(), answer)
+
+
+class EndedEvents:
+    """Each ended episode's JSON, kept by its `EventStore.episode_keys` key: the engine
+    saves nothing after an episode's end, so a page of the events list builds only its
+    open episodes and those not seen yet (building an event costs ~0.17 ms of Python;
+    reading its key, far less). At most ``size`` (~1.4 KB each), least recently used out
+    first."""
+
+    def __init__(self, size: int = 5000) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._json: OrderedDict[tuple, bytes] = OrderedDict()
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            found = self._json.get(key)
+            if found is not None:
+                self._json.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, body: bytes) -> None:
+        with self._lock:
+            self._json[key] = body
+            self._json.move_to_end(key)
+            while len(self._json) > self.size:
+                self._json.popitem(last=False)
 
 
 class EventQueries:
