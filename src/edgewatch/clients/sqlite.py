@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -29,3 +30,17 @@ def open_database(
             f"cannot open the {what} {path} ({reason})",
             f"set {setting} to a file in a folder edgewatch may write{hint}",
         ) from None
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection, begin: str = "BEGIN"):
+    """One commit for what is inside, on a connection that autocommits (as
+    `open_database` makes it); rolled back on any exception. ``begin``: "BEGIN
+    IMMEDIATE" takes the write lock at once."""
+    db.execute(begin)
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -9,14 +9,13 @@ last), and the old table is left as it was. Episode columns added since the firs
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgewatch.clients.sqlite import open_database
+from edgewatch.clients.sqlite import open_database, transaction
 from edgewatch.events.model import Crossing, Episode, Happening
 
 SCHEMA = """
@@ -128,7 +127,7 @@ class EventStore:
             json.dumps(episode.zones), episode.snapshot_time,
         )  # fmt: skip
         updates = ", ".join(f'"{c}" = excluded."{c}"' for c in _EPISODE[1:])
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db):
             self._db.execute(
                 f"INSERT INTO episodes ({_quoted(_EPISODE)}) VALUES "
                 f"({', '.join('?' * len(_EPISODE))}) ON CONFLICT(id) DO UPDATE SET {updates}",
@@ -206,21 +205,10 @@ class EventStore:
                 happenings[row[0]].append(Happening(*row))
         return [StoredEpisode(e, happenings[e.id]) for e in found]
 
-    @contextlib.contextmanager
-    def _transaction(self, begin: str = "BEGIN"):
-        """The connection autocommits; this makes what is inside one commit."""
-        self._db.execute(begin)
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
     def _upgrade(self) -> None:
         """Older stores made current. IMMEDIATE: the write lock before the look at the
         columns, so two processes opening one old store add each column once."""
-        with self._lock, self._transaction("BEGIN IMMEDIATE"):
+        with self._lock, transaction(self._db, "BEGIN IMMEDIATE"):
             have = {row[1] for row in self._db.execute("PRAGMA table_info(episodes)")}
             for column, declared in ADDED_COLUMNS.items():
                 if column not in have:

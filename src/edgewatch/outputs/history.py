@@ -26,14 +26,13 @@ the file read-only beside the writer (WAL: they never block it), e.g.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgewatch.clients.sqlite import open_database
+from edgewatch.clients.sqlite import open_database, transaction
 from edgewatch.outputs.base import StreamInfo
 from edgewatch.outputs.message import build_message
 from edgewatch.outputs.report import ReportedOutputConfig
@@ -151,7 +150,7 @@ class HistorySink:
             return
         frames, objects = self._frames, self._objects
         self._frames, self._objects = [], []
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db):
             self._db.executemany("INSERT INTO frames VALUES (?, ?, ?, ?, ?)", frames)
             self._db.executemany("INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", objects)
         self.written["frames"] += len(frames)
@@ -164,7 +163,7 @@ class HistorySink:
             return 0
         cutoff = (time.time() if now is None else now) - self.retention_s
         deleted = 0
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db):
             for table in TABLES:
                 cameras = [row[0] for row in self._db.execute(_CAMERAS.format(table=table))]
                 for camera in cameras:
@@ -189,14 +188,3 @@ class HistorySink:
             with self._lock:
                 self._db.close()
                 self._db = None
-
-    @contextlib.contextmanager
-    def _transaction(self):
-        """The connection autocommits; this makes what is inside one commit."""
-        self._db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
