@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+
+
+def sample_key(name: str) -> str:
+    """A name (a camera, a stage, a sensor) as the system sample spells it in its keys:
+    ``fps_<camera>``, ``temp_<chip>_c`` ... (`pipeline.system`)."""
+    return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_").lower() or "sensor"
 
 
 @dataclass(slots=True)

@@ -24,7 +24,6 @@ and none in any other state.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import Counter, deque
@@ -33,7 +32,8 @@ from dataclasses import dataclass
 
 from edgewatch.outputs.base import StreamInfo
 from edgewatch.outputs.web import WebConfig
-from edgewatch.sources.base import STREAM_SCHEMES, CameraConfig
+from edgewatch.sources.base import CameraConfig
+from edgewatch.stats import sample_key
 from edgewatch.types import Detections, Frame
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,6 @@ class SourceFigures:
 
 #: Reads the figures of every camera now; `LiveSink.follow` takes it.
 FiguresProbe = Callable[[], Mapping[str, SourceFigures]]
-
-
-def sample_key(name: str) -> str:
-    """A camera name as the system sample spells it in its keys (`pipeline.system`)."""
-    return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_").lower() or "sensor"
 
 
 class _Camera:
@@ -87,11 +82,6 @@ class _Camera:
         self.encoded, self.encode_s = 0, 0.0
         self.failures_live = 0  # reconnect failures counted when last seen live
 
-    @property
-    def live_source(self) -> bool:
-        source = self.config.source if self.config else ""
-        return source.startswith((*STREAM_SCHEMES, "/dev/video", "v4l2://"))
-
     def fps(self, now: float) -> float:
         if len(self.arrivals) < 2 or now - self.arrivals[-1] >= STALL_S:
             return 0.0
@@ -102,7 +92,8 @@ class _Camera:
         if closed or (figures is not None and figures.ended):
             return "ended"
         live = figures.live if figures is not None else None
-        live = self.live_source if live is None else live
+        if live is None:
+            live = self.config is not None and self.config.live
         failures = figures.reconnect_failures if figures is not None else 0
         if self.last_seen is not None and now - self.last_seen < STALL_S:
             self.failures_live = failures

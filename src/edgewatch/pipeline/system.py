@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,13 +17,10 @@ from collections.abc import Callable, Sequence
 import psutil
 
 from edgewatch.outputs.base import TakesSystemStats
+from edgewatch.stats import sample_key
 from edgewatch.supervise import health
 
 log = logging.getLogger(__name__)
-
-
-def _key(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_").lower() or "sensor"
 
 
 CPU_WINDOW_S = 1.0  # the CPU figure is the use over the last this many seconds
@@ -110,7 +106,7 @@ def host_stats() -> dict[str, float]:
     for chip, readings in temperatures.items():
         current = [r.current for r in readings if r.current is not None]
         if current:  # the hottest reading of each chip is what overheating is about
-            stats[f"temp_{_key(chip)}_c"] = max(current)
+            stats[f"temp_{sample_key(chip)}_c"] = max(current)
     return stats
 
 
@@ -160,7 +156,7 @@ def jetson_stats() -> dict[str, float]:
             stats = {}
             for key, value in jetson.stats.items():
                 if isinstance(value, int | float) and not isinstance(value, bool):
-                    stats[f"jetson_{_key(str(key))}"] = float(value)
+                    stats[f"jetson_{sample_key(str(key))}"] = float(value)
             return stats
     except Exception as error:
         log.debug("jtop read failed: %s", error)
@@ -173,11 +169,11 @@ def pipeline_figures(snapshot: dict) -> dict[str, float]:
     stats: dict[str, float] = {}
     for name, value in snapshot.get("counters", {}).items():
         if name.startswith("frames_in.") and elapsed:
-            stats[f"fps_{_key(name.removeprefix('frames_in.'))}"] = round(value / elapsed, 2)
+            stats[f"fps_{sample_key(name.removeprefix('frames_in.'))}"] = round(value / elapsed, 2)
         elif name.startswith(("dropped", "reconnect", "errors")):
-            stats[_key(name)] = float(value)
+            stats[sample_key(name)] = float(value)
     for stage, ms in snapshot.get("stages_ms", {}).items():
-        stats[f"{_key(stage)}_ms"] = float(ms)
+        stats[f"{sample_key(stage)}_ms"] = float(ms)
     return stats
 
 

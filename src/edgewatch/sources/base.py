@@ -75,6 +75,12 @@ class CameraConfig(ConfigModel):
     draw_motion: bool = Field(False, description="Draw the moving areas on the video.")
 
     @property
+    def live(self) -> bool:
+        """A camera (RTSP/HTTP stream or a V4L2 webcam), not a file: the forms
+        `edgewatch.sources.create_source` tells apart."""
+        return self.source.startswith((*STREAM_SCHEMES, "v4l2://", "/dev/video"))
+
+    @property
     def paced(self) -> bool:
         """``realtime``, or its default: on for the sample clip."""
         return self.realtime if self.realtime is not None else self.source == "sample"

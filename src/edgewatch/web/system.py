@@ -9,23 +9,18 @@ cases and cost the pipeline nothing.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
 from edgewatch.pipeline.system import SystemSampler
+from edgewatch.stats import sample_key
 
 HOST_KEYS = ("cpu_percent", "cpu_count", "mem_percent", "mem_used_mb", "mem_available_mb",
              "load1", "load5", "load15", "threads_alive", "threads_crashed")  # fmt: skip
 HOST_PREFIXES = ("temp_", "gpu", "jetson_")
 QUEUE_CACHE_S = 5.0  # summing a long queue is a table scan: not on every poll
-
-
-def _key(text: str) -> str:
-    """As `pipeline.system` turns names into keys."""
-    return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_").lower() or "sensor"
 
 
 def host_figures(sample: dict) -> dict:
@@ -41,7 +36,7 @@ def camera_figures(sample: dict, cameras: list[dict]) -> list[dict]:
     dropped before detection, reconnects, state."""
     rows = []
     for camera in cameras:
-        key = _key(camera["name"])
+        key = sample_key(camera["name"])
         fps = camera.get("fps")
         rows.append(
             {
