@@ -44,3 +44,11 @@ def transaction(db: sqlite3.Connection, begin: str = "BEGIN"):
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def open_readonly(path: Path, *, timeout: float = 5.0) -> sqlite3.Connection:
+    """A read-only connection to another process's database (the pipeline writes, the
+    web server reads): it can neither change the file nor create a missing one. Usable
+    from any thread; the caller serialises its use."""
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)

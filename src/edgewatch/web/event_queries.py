@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+from edgewatch.clients.sqlite import open_readonly
 from edgewatch.events.model import KINDS
 
 #: Bucket starts in the box's local time (a day is a local day), back in epoch seconds.
@@ -88,8 +89,7 @@ class EventQueries:
 
     def _connect(self) -> sqlite3.Connection | None:
         if self._db is None and self.path.exists():
-            uri = self.path.resolve().as_uri() + "?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._db = open_readonly(self.path)
         return self._db
 
     def counts(

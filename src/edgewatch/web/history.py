@@ -26,6 +26,7 @@ from typing import Protocol
 
 from edgewatch.clients.influx.config import InfluxConfig
 from edgewatch.clients.influx.query import InfluxQL, quote_ident, quote_string
+from edgewatch.clients.sqlite import open_readonly
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +229,7 @@ class SqliteHistory(_Panels):
 
     def _connect(self) -> sqlite3.Connection | None:
         if self._db is None and self.path.exists():
-            uri = self.path.resolve().as_uri() + "?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._db = open_readonly(self.path)
         return self._db
 
     def _aggregate(self, camera: str, window: Window) -> Aggregates:

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from edgewatch.clients.sqlite import open_readonly
 from edgewatch.pipeline.system import SystemSampler
 from edgewatch.stats import sample_key
 
@@ -71,9 +72,11 @@ def _depth(path: Path) -> int | None:
     if not Path(path).exists():
         return None
     try:
-        uri = Path(path).resolve().as_uri() + "?mode=ro"
-        with sqlite3.connect(uri, uri=True, timeout=1.0) as db:
+        db = open_readonly(path, timeout=1.0)
+        try:
             return int(db.execute("SELECT COALESCE(SUM(size), 0) FROM queue").fetchone()[0])
+        finally:
+            db.close()
     except sqlite3.Error:
         return None
 
