@@ -186,7 +186,7 @@ def run_naive(source: str, seconds: float, model_path: str | None) -> dict:
 
 
 def gpu_bench(source: str, streams: list[int], seconds: float, processes: int | None,
-              model_path: str | None = None) -> dict:  # fmt: skip
+              model_path: str | None = None, compare_settings: bool = False) -> dict:  # fmt: skip
     import torch
 
     from edgewatch.gpu.shards import default_processes
@@ -201,14 +201,16 @@ def gpu_bench(source: str, streams: list[int], seconds: float, processes: int | 
     figures: dict = {"layout": {k: v for k, v in layout.items() if k != "model_path"}}
     figures["naive"] = run_naive(source, seconds, model_path)
     figures["ceiling"] = run_engine(source, most, seconds, decode_only=True, **layout)
-    # The engine with Python's and CUDA's defaults (waits spin, the GIL switches every
-    # 5 ms), with sleeping waits only, then as it ships: what each setting is worth.
-    figures["defaults"] = run_engine(
-        source, most, seconds, messages=True, cuda_waiting="spin", gil_switch_s=0.005, **layout
-    )
-    figures["blocking_only"] = run_engine(
-        source, most, seconds, messages=True, gil_switch_s=0.005, **layout
-    )
+    if compare_settings:
+        # The engine with Python's and CUDA's defaults (waits spin, the GIL switches every
+        # 5 ms), with sleeping waits only, then as it ships: what each setting is worth.
+        figures["defaults"] = run_engine(
+            source, most, seconds, messages=True, cuda_waiting="spin", gil_switch_s=0.005,
+            **layout,
+        )  # fmt: skip
+        figures["blocking_only"] = run_engine(
+            source, most, seconds, messages=True, gil_switch_s=0.005, **layout
+        )
     figures["unpaced"] = run_engine(source, most, seconds, messages=True, **layout)
     figures["paced"] = [
         run_engine(source, n, seconds, pace_fps=PACE_FPS, messages=True, **layout)
@@ -240,6 +242,8 @@ def print_gpu_bench(figures: dict, seconds: float) -> None:
         "blocking_only": "sleeping waits, the GIL switched every 5 ms",
     }
     for name, what in variants.items():
+        if name not in figures:
+            continue
         rate = figures[name]["frames_per_s"]
         print(f"engine with {what}: {rate:.0f} frames/s = {rate / ceiling:.1%} of the "
               f"ceiling; {figures[name]}")  # fmt: skip
@@ -276,7 +280,10 @@ def print_gpu(args) -> int:
     print(f"GPU: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}")
     streams = [int(n) for n in str(args.streams or "8").split(",")]
     seconds = float(args.seconds or 20)
-    figures = gpu_bench(str(args.source), streams, seconds, args.processes, args.model_path)
+    figures = gpu_bench(
+        str(args.source), streams, seconds, args.processes, args.model_path,
+        compare_settings=args.compare_settings,
+    )  # fmt: skip
     print_gpu_bench(figures, seconds)
     if args.json:
         with open(args.json, "w") as handle:

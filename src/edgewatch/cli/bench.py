@@ -67,6 +67,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     bench.add_argument(
         "--processes", type=int, help="gpu: shard processes (default: from streams and cores)"
     )
+    bench.add_argument(
+        "--compare-settings", action="store_true",
+        help="gpu: also run the engine with CUDA's spinning waits and Python's 5 ms GIL switch",
+    )  # fmt: skip
     bench.add_argument("--model-path", help="gpu: an ONNX build of the SSD instead of the cache's")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
     bench.set_defaults(func=cmd_bench)
