@@ -127,3 +127,17 @@ def test_a_shard_that_dies_before_it_is_ready_does_not_hold_the_others(vtest_pat
         results = list(engine.results())
     assert {r.camera for r in results} == {job_list[0].sources.popitem()[0]}
     assert list(engine.errors) == [1]
+
+
+def test_started_together_a_camera_that_cannot_open_holds_no_one(vtest_path, tmp_path):
+    # Shards prime every decoder before they count themselves ready; a missing file is
+    # primed as failed, not waited for.
+    job_list = jobs(str(vtest_path), ["a", "b"], None, "cpu", model_path=MODEL)
+    missing = str(tmp_path / "missing.mp4")
+    job_list[0] = job_list[0].__class__(
+        **{**job_list[0].__dict__, "sources": dict.fromkeys(job_list[0].sources, missing)}
+    )
+    with GpuEngine(job_list, start_together=True) as engine:
+        results = list(engine.results())
+    assert {r.camera for r in results} == set(job_list[1].sources)
+    assert len(results) == FRAMES and not engine.errors

@@ -30,7 +30,35 @@ def nvdec_available() -> bool:
     return torch.cuda.is_available()
 
 
-class NvDecoder:
+class _Decoder:
+    """`frames` over a subclass's `_frames`, after `prime` if it was called."""
+
+    _primed: tuple[int, torch.Tensor] | None = None
+    _stream: Iterator[tuple[int, torch.Tensor]] | None = None
+
+    def prime(self) -> bool:
+        """Decodes the first frame now and keeps it for `frames`; False if there is none.
+        NVDEC creates a decoding session only when the first packets arrive, and a
+        hundred cameras opening at once queue for the driver for seconds: a shard primes
+        its decoders before it counts itself ready, so a benchmark's clock (and a paced
+        camera's schedule) starts at a frame, not at a session still being made."""
+        self._stream = self._frames()
+        self._primed = next(self._stream, None)
+        return self._primed is not None
+
+    def frames(self) -> Iterator[tuple[int, torch.Tensor]]:
+        """Every frame in order as (index, NV12 tensor); a looped file starts again."""
+        stream = self._stream or self._frames()
+        if self._primed is not None:
+            first, self._primed = self._primed, None
+            yield first
+        yield from stream
+
+    def _frames(self) -> Iterator[tuple[int, torch.Tensor]]:
+        raise NotImplementedError
+
+
+class NvDecoder(_Decoder):
     """Decodes ``source`` on GPU ``gpu_id``; `frames` yields (index, NV12 tensor)."""
 
     def __init__(self, source: str, gpu_id: int = 0, *, loop: bool = False) -> None:
@@ -49,7 +77,7 @@ class NvDecoder:
         self.fps = float(rate() if callable(rate) else 0.0) or 30.0
         self.decode_s = 0.0  # time spent in the decoder, for the stage figures
 
-    def frames(self) -> Iterator[tuple[int, torch.Tensor]]:
+    def _frames(self) -> Iterator[tuple[int, torch.Tensor]]:
         """Every frame in order, as a CUDA tensor the caller owns (cloned off the
         decoder's surface); a looped file starts again at its end."""
         index = 0
@@ -67,7 +95,7 @@ class NvDecoder:
             self._demuxer = self._nvc.CreateDemuxer(filename=self.source)
 
 
-class CpuDecoder:
+class CpuDecoder(_Decoder):
     """`NvDecoder`'s interface over OpenCV's (FFmpeg) CPU decoding: NV12 tensors on the
     host. For a box without NVDEC, and for testing the engine where there is no GPU."""
 
@@ -83,7 +111,7 @@ class CpuDecoder:
         self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
         self.decode_s = 0.0
 
-    def frames(self) -> Iterator[tuple[int, torch.Tensor]]:
+    def _frames(self) -> Iterator[tuple[int, torch.Tensor]]:
         cv2, index = self._cv2, 0
         while True:
             started = time.perf_counter()

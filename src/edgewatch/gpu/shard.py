@@ -75,6 +75,8 @@ class FrameResult:
     data: dict[str, np.ndarray]  # the tracker's columns: seen_s, score
     picture: np.ndarray | None = None  # BGR, for cameras in ``pictures``
     message: bytes | None = None
+    taken_at: float = 0.0  # epoch seconds: its batch left the collector
+    detected_at: float = 0.0  # its batch's boxes reached the host
 
 
 def run_shard(job: ShardJob, results, stop, ready=None, go=None) -> None:
@@ -126,6 +128,9 @@ class _Shard:
         self.times = {"prepare": 0.0, "infer": 0.0, "boxes": 0.0, "track": 0.0, "send": 0.0}
         self._lock = threading.Lock()
         self._running = 0
+        self._opening = set(job.sources)  # cameras whose first decoder is not primed yet
+        self._opened = threading.Condition(self._lock)
+        self._started = threading.Event()  # decoded frames may flow
 
     def run(self) -> dict:
         detector = trackers = None
@@ -136,13 +141,17 @@ class _Shard:
             for camera, source in self.job.sources.items()
         ]
         self._running = len(threads)
+        for thread in threads:
+            thread.start()  # each opens and primes its decoder, then waits for _started
         if self.go is not None:
+            with self._opened:
+                while self._opening and not self.stop.is_set():
+                    self._opened.wait(0.1)
             with self.ready.get_lock():
                 self.ready.value += 1
             while not (self.go.wait(0.1) or self.stop.is_set()):
                 pass
-        for thread in threads:
-            thread.start()
+        self._started.set()
         if self.job.decode_only:
             for thread in threads:
                 thread.join()
@@ -196,10 +205,12 @@ class _Shard:
                     backoff = 1.0
                 except Exception as error:  # one camera's failure is that camera's only
                     log.error("camera %s: GPU decoding failed: %s", camera, error)
+                self._primed(camera)  # a camera that cannot open keeps no one waiting
                 if not live or self.stop.wait(backoff):
                     break
                 backoff = min(backoff * 2, 30.0)
         finally:
+            self._primed(camera)
             with self._lock:
                 self.cpu_s["decode_threads"] += time.thread_time() - cpu
                 self._running -= 1
@@ -211,6 +222,10 @@ class _Shard:
 
         loop = self.job.loop or camera in self.job.looped
         decoder = open_decoder(source, self.gpu_id, loop=loop, kind=self.job.decoder)
+        decoder.prime()
+        self._primed(camera)
+        while not (self._started.wait(0.1) or self.stop.is_set()):
+            pass
         begin = time.time()
         rate = self.job.pace_fps or (decoder.fps if camera in self.job.paced else None)
         limit = self.job.limits.get(camera, self.job.max_frames)
@@ -238,6 +253,12 @@ class _Shard:
             with self._lock:
                 self.decode_s += decoder.decode_s
 
+    def _primed(self, camera: str) -> None:
+        """``camera``'s decoder has its first frame (or failed): one less to wait for."""
+        with self._opened:
+            self._opening.discard(camera)
+            self._opened.notify_all()
+
     def _over(self) -> bool:
         """``run_s`` has passed since the first frame (not since the start: starting a
         dozen processes with CUDA takes seconds, and unevenly)."""
@@ -260,6 +281,7 @@ class _Shard:
         from edgewatch.gpu.frames import detector_input, nv12_to_bgr_host
 
         clock = time.perf_counter
+        taken_at = time.time()
         t0 = clock()
         frames = [item[3] for item in batch]
         images = detector_input(frames, detector.input_size)
@@ -268,6 +290,7 @@ class _Shard:
         sizes = [(f.shape[0] * 2 // 3, f.shape[1]) for f in frames]
         found = detector.postprocess(encodings, scores, sizes)  # the one host sync
         t2 = clock()
+        detected_at = time.time()
         self.times["prepare"] += t1 - t0
         self.times["infer"] += t2 - t1  # inference and boxes: one sync point
         out = []
@@ -280,7 +303,7 @@ class _Shard:
             result = FrameResult(
                 camera, index, timestamp, width, height, detections.xyxy,
                 detections.confidence, detections.class_id, detections.tracker_id,
-                detections.data, picture,
+                detections.data, picture, taken_at=taken_at, detected_at=detected_at,
             )  # fmt: skip
             if self.job.messages:
                 result.message = _message(result, detections)

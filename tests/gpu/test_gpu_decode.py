@@ -1,0 +1,36 @@
+"""Decoding for the GPU engine, on the CPU decoder (CI has no NVDEC): a primed decoder
+(its first frame decoded early, as shards do before a benchmark starts) yields exactly
+the frames an unprimed one does."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgewatch.gpu.decode import CpuDecoder  # noqa: E402
+
+
+def first(decoder: CpuDecoder, count: int) -> list:
+    return list(itertools.islice(decoder.frames(), count))
+
+
+def test_a_primed_decoder_yields_the_same_frames_from_the_first(vtest_path):
+    plain = first(CpuDecoder(str(vtest_path)), 5)
+    primed_decoder = CpuDecoder(str(vtest_path))
+    assert primed_decoder.prime()
+    primed = first(primed_decoder, 5)
+    assert [index for index, _ in primed] == [0, 1, 2, 3, 4]
+    for (_, a), (_, b) in zip(plain, primed, strict=True):
+        assert a.shape == (576 * 3 // 2, 768) and torch.equal(a, b)
+    assert len({frame.sum().item() for _, frame in primed}) > 1  # real, moving footage
+
+
+def test_a_primed_looped_decoder_starts_again_at_the_end(vtest_path):
+    decoder = CpuDecoder(str(vtest_path), loop=True)
+    decoder.prime()
+    frames = first(decoder, 800)  # the clip has 795 frames
+    assert [index for index, _ in frames] == list(range(800))
+    assert torch.equal(frames[795][1], frames[0][1])
