@@ -34,3 +34,12 @@ def test_a_primed_looped_decoder_starts_again_at_the_end(vtest_path):
     frames = first(decoder, 800)  # the clip has 795 frames
     assert [index for index, _ in frames] == list(range(800))
     assert torch.equal(frames[795][1], frames[0][1])
+
+
+def test_pace_is_asked_before_each_packet_goes_in(vtest_path):
+    asked: list[int] = []
+    decoder = CpuDecoder(str(vtest_path))
+    decoder.prime()  # the first packet went in before anyone paced
+    frames = list(itertools.islice(decoder.frames(pace=asked.append), 4))
+    assert [index for index, _ in frames] == [0, 1, 2, 3]
+    assert asked == [1, 2, 3]  # each before its frame: frame 0 was primed

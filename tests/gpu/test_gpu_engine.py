@@ -141,3 +141,17 @@ def test_started_together_a_camera_that_cannot_open_holds_no_one(vtest_path, tmp
         results = list(engine.results())
     assert {r.camera for r in results} == set(job_list[1].sources)
     assert len(results) == FRAMES and not engine.errors
+
+
+def test_paced_cameras_are_stamped_at_their_capture_moments(vtest_path):
+    # A file paced at 30 fps stands in for a live camera: frame i is captured 1/30 s
+    # after frame i-1, and its latency counts from then, decoding included.
+    results, engine = run(jobs(str(vtest_path), ["a", "b"], None, "cpu", model_path=MODEL,
+                               pace_fps=30.0))  # fmt: skip
+    assert not engine.errors and len(results) == 2 * FRAMES
+    for camera in ("a", "b"):
+        mine = sorted((r for r in results if r.camera == camera), key=lambda r: r.index)
+        steps = [b.timestamp - a.timestamp for a, b in zip(mine, mine[1:])]
+        assert steps == pytest.approx([1 / 30] * (FRAMES - 1), abs=1e-6)
+        assert all(r.timestamp <= r.taken_at <= r.detected_at for r in mine)
+    assert all(shard["lag_p95_s"] >= 0 for shard in engine.stats.values())

@@ -67,15 +67,21 @@ class _Sampler:
         """Counts from now: the start-up (CUDA, the model) is not the steady state."""
         self.gpu.clear()
         self.nvdec.clear()
+        self.cores: float | None = None
         self._cpu = psutil.cpu_times()
         self._started = time.perf_counter()
 
+    def finish(self) -> None:
+        """Counts up to now: the window ends here, not after the shards have stopped."""
+        if self.cores is None:
+            now = psutil.cpu_times()
+            busy = sum(now) - sum(self._cpu) - (now.idle - self._cpu.idle)
+            self.cores = busy / max(time.perf_counter() - self._started, 1e-9)
+            self._stop.set()
+
     def __exit__(self, *exc) -> None:
-        self._stop.set()
+        self.finish()
         self._thread.join()
-        busy = sum(psutil.cpu_times()) - sum(self._cpu)
-        idle = psutil.cpu_times().idle - self._cpu.idle
-        self.cores = (busy - idle) / max(time.perf_counter() - self._started, 1e-9)
 
     def _sample(self) -> None:
         try:
@@ -113,7 +119,12 @@ def run_engine(source: str, streams: int, seconds: float, **options) -> dict:
     parts: dict[str, list[float]] = {"to_batch": [], "detect": [], "to_main": []}
     messages = 0
     with _Sampler() as sampler, GpuEngine(jobs, start_together=True) as engine:
-        stopper = threading.Timer(seconds, engine.stop)
+
+        def window_ends() -> None:
+            sampler.finish()
+            engine.stop()
+
+        stopper = threading.Timer(seconds, window_ends)
         start = None
         for result in engine.results():
             now = time.time()
@@ -171,6 +182,12 @@ def run_engine(source: str, streams: int, seconds: float, **options) -> dict:
         "decode_lag_p95_ms": 1e3 * max((s["lag_p95_s"] for s in shards), default=0.0),
         "errors": engine.errors,
         **sampler.figures(),
+        # The whole machine's CPU (every process: shards, this one, the drivers) per
+        # frame delivered in the window: cores needed = this x frames/s. Decoding only,
+        # the sampler's window holds the start-up too: the threads' own figure counts.
+        "machine_cpu_ms_per_frame": None
+        if options.get("decode_only")
+        else round(1e3 * sampler.cores * window / max(frames, 1), 3),  # fmt: skip
     }
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -35,6 +35,8 @@ class _Decoder:
 
     _primed: tuple[int, torch.Tensor] | None = None
     _stream: Iterator[tuple[int, torch.Tensor]] | None = None
+    _pace: Callable[[int], None] | None = None
+    _packets = 0  # packets (frames, on the CPU) read so far
 
     def prime(self) -> bool:
         """Decodes the first frame now and keeps it for `frames`; False if there is none.
@@ -46,8 +48,14 @@ class _Decoder:
         self._primed = next(self._stream, None)
         return self._primed is not None
 
-    def frames(self) -> Iterator[tuple[int, torch.Tensor]]:
-        """Every frame in order as (index, NV12 tensor); a looped file starts again."""
+    def frames(
+        self, pace: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """Every frame in order as (index, NV12 tensor); a looped file starts again.
+        ``pace(n)`` is called before the n-th packet goes into the decoder: a file
+        standing in for a live camera gets its packets at the camera's pace, and a
+        frame's delay in the decoder counts in its latency as it would live."""
+        self._pace = pace
         stream = self._stream or self._frames()
         if self._primed is not None:
             first, self._primed = self._primed, None
@@ -56,6 +64,11 @@ class _Decoder:
 
     def _frames(self) -> Iterator[tuple[int, torch.Tensor]]:
         raise NotImplementedError
+
+    def _next_packet(self) -> None:
+        if self._pace is not None:
+            self._pace(self._packets)
+        self._packets += 1
 
 
 class NvDecoder(_Decoder):
@@ -66,13 +79,21 @@ class NvDecoder(_Decoder):
 
         self._nvc, self.source, self.gpu_id, self.loop = nvc, source, gpu_id, loop
         self._demuxer = nvc.CreateDemuxer(filename=source)
-        self._decoder = nvc.CreateDecoder(
+        options = dict(
             gpuid=gpu_id,
             codec=self._demuxer.GetNvCodecId(),
             cudacontext=0,
             cudastream=0,
             usedevicememory=True,
         )
+        # By default NVDEC holds 4 frames before it shows one (133 ms at 30 fps); LOW
+        # shows each as soon as display order allows (at once without B-frames, as
+        # cameras send). Older PyNvVideoCodec builds have no such option.
+        latency = getattr(getattr(nvc, "DisplayDecodeLatencyType", None), "LOW", None)
+        try:
+            self._decoder = nvc.CreateDecoder(**options, latency=latency)
+        except TypeError:
+            self._decoder = nvc.CreateDecoder(**options)
         rate = getattr(self._demuxer, "FrameRate", None)
         self.fps = float(rate() if callable(rate) else 0.0) or 30.0
         self.decode_s = 0.0  # time spent in the decoder, for the stage figures
@@ -83,6 +104,7 @@ class NvDecoder(_Decoder):
         index = 0
         while True:
             for packet in self._demuxer:
+                self._next_packet()
                 started = time.perf_counter()
                 decoded = self._decoder.Decode(packet)
                 self.decode_s += time.perf_counter() - started
@@ -114,9 +136,11 @@ class CpuDecoder(_Decoder):
     def _frames(self) -> Iterator[tuple[int, torch.Tensor]]:
         cv2, index = self._cv2, 0
         while True:
+            self._next_packet()
             started = time.perf_counter()
             ok, image = self._capture.read()
             if not ok:
+                self._packets -= 1  # the end of the file is no frame
                 if not self.loop or index == 0:
                     return
                 self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)

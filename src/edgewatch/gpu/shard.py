@@ -22,6 +22,7 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,7 +122,9 @@ class _Shard:
         self.collector = BatchCollector(job.max_batch, job.max_wait_s)
         self.decoded: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
-        self.lag: list[float] = []  # paced: how late each frame came out of the decoder
+        # Paced: how long after its capture each frame left the decoder (the latest, so
+        # that a camera paced for days keeps no growing list).
+        self.lag: deque[float] = deque(maxlen=100_000)
         self.first_frame, self.last_frame = float("inf"), 0.0  # epoch seconds, any camera
         self.decode_s = 0.0
         self.cpu_s = {"decode_threads": 0.0, "main_thread": 0.0}  # CPU time, by thread role
@@ -232,11 +235,19 @@ class _Shard:
         # Live and paced cameras drop a frame when detection is behind, as on the CPU;
         # a file read as fast as it goes waits instead: every frame of it is detected.
         lossy = live or rate is not None
+        pace = None
+        if rate:
+
+            def pace(packet: int) -> None:  # a packet waits for its moment
+                wait = begin + packet / rate - time.time()
+                if wait > 0:
+                    time.sleep(wait)
+
         try:
-            for index, nv12 in decoder.frames():
+            for index, nv12 in decoder.frames(pace):
                 if self.stop.is_set() or index == limit or self._over():
                     break
-                timestamp = self._paced(begin, index, rate)
+                timestamp = self._captured(begin, index, rate)
                 self.decoded[camera] = self.decoded.get(camera, 0) + 1
                 self.first_frame = min(self.first_frame, timestamp)
                 self.last_frame = max(self.last_frame, timestamp)
@@ -264,18 +275,16 @@ class _Shard:
         dozen processes with CUDA takes seconds, and unevenly)."""
         return self.job.run_s is not None and time.time() - self.first_frame > self.job.run_s
 
-    def _paced(self, begin: float, index: int, rate: float | None) -> float:
-        """The frame's capture time. Paced (a file standing in for a live camera): its
-        frame waits for its moment; one decoded late counts its lag."""
+    def _captured(self, begin: float, index: int, rate: float | None) -> float:
+        """The frame's capture time: now, or, paced (a file standing in for a live
+        camera), the moment its camera would have taken it; how long after that it left
+        the decoder counts as its lag."""
         now = time.time()
         if not rate:
             return now
-        due = begin + index / rate
-        if now < due:
-            time.sleep(due - now)
-            return due
-        self.lag.append(now - due)
-        return now
+        captured = begin + index / rate
+        self.lag.append(max(now - captured, 0.0))
+        return captured
 
     def _detect(self, batch: list, detector, trackers) -> None:
         from edgewatch.gpu.frames import detector_input, nv12_to_bgr_host
