@@ -155,3 +155,22 @@ def test_paced_cameras_are_stamped_at_their_capture_moments(vtest_path):
         assert steps == pytest.approx([1 / 30] * (FRAMES - 1), abs=1e-6)
         assert all(r.timestamp <= r.taken_at <= r.detected_at for r in mine)
     assert all(shard["lag_p95_s"] >= 0 for shard in engine.stats.values())
+
+
+def test_a_failure_while_tracking_ends_the_shard_with_that_error(vtest_path, monkeypatch):
+    # Tracking runs in its own thread of the shard; its failure must not leave the
+    # detecting thread blocked on a hand-off no one reads.
+    import queue
+    import threading
+
+    from edgewatch.gpu.shard import _Shard
+
+    job = jobs(str(vtest_path), ["a", "b"], None, "cpu", model_path=MODEL)[0]
+    shard = _Shard(job, queue.Queue(), threading.Event())
+
+    def broken(*args):
+        raise RuntimeError("the tracker broke")
+
+    monkeypatch.setattr(shard, "_track", broken)
+    with pytest.raises(RuntimeError, match="the tracker broke"):
+        shard.run()

@@ -144,7 +144,7 @@ def run_engine(source: str, streams: int, seconds: float, **options) -> dict:
     shards = list(engine.stats.values())
     total = {key: sum(s.get(key, 0) for s in shards) for key in ("decoded", "dropped", "items",
              "batches", "decode_s", "prepare_s", "infer_s", "track_s", "send_s",
-             "decode_threads_cpu_s", "main_thread_cpu_s")}  # fmt: skip
+             "decode_threads_cpu_s", "main_thread_cpu_s", "tracking_thread_cpu_s")}  # fmt: skip
     if options.get("decode_only"):
         window = max(s["last_frame"] for s in shards) - min(s["first_frame"] for s in shards)
         frames = total["decoded"]
@@ -170,13 +170,16 @@ def run_engine(source: str, streams: int, seconds: float, **options) -> dict:
         },
         "decode_ms_per_frame": 1e3 * total["decode_s"] / max(total["decoded"], 1),
         # CPU time a frame costs in the shards: their decoding threads (demuxing, the
-        # decoder's calls, the hand-off) and their main thread (batches, boxes, tracking,
-        # messages), each over the frames it handled.
+        # decoder's calls, the hand-off), their main thread (batches, boxes) and their
+        # tracking thread (tracking, messages), each over the frames it handled.
         "cpu_ms_per_frame": {
             "decode_threads": round(
                 1e3 * total["decode_threads_cpu_s"] / max(total["decoded"], 1), 3
             ),
-            "main_thread": round(1e3 * total["main_thread_cpu_s"] / max(total["items"], 1), 3),
+            **{
+                role: round(1e3 * total[f"{role}_cpu_s"] / max(total["items"], 1), 3)
+                for role in ("main_thread", "tracking_thread")
+            },
         },
         # Paced: how late the slowest shard's frames came out of the decoder (p95).
         "decode_lag_p95_ms": 1e3 * max((s["lag_p95_s"] for s in shards), default=0.0),

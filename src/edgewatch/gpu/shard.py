@@ -4,8 +4,9 @@ tracked, and the results sent to the main process.
     decode threads (one per camera): NVDEC -> NV12 on the GPU -> the batch collector
     this process's main thread: a batch (full, or the oldest frame waited max_wait_s)
         -> NV12 to 300x300 RGB, one launch per frame size -> the SSD in fp16 -> boxes
-        and NMS on the GPU -> only the final boxes to the host -> the camera's tracker
-        -> (the detection message) -> the results queue
+        and NMS on the GPU -> only the final boxes to the host
+    its tracking thread (the previous batch, while the next is on the GPU): each
+        camera's tracker -> (the detection message) -> the results queue
 
 Frames stay on the GPU; a camera's picture goes to the host only when someone looks
 (``pictures``: an RTSP viewer, a recording, events' snapshots). Decoding, not inference,
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import sys
 import threading
 import time
@@ -127,8 +129,9 @@ class _Shard:
         self.lag: deque[float] = deque(maxlen=100_000)
         self.first_frame, self.last_frame = float("inf"), 0.0  # epoch seconds, any camera
         self.decode_s = 0.0
-        self.cpu_s = {"decode_threads": 0.0, "main_thread": 0.0}  # CPU time, by thread role
-        self.times = {"prepare": 0.0, "infer": 0.0, "boxes": 0.0, "track": 0.0, "send": 0.0}
+        # CPU time by thread role: decoding, detecting (the main thread), tracking.
+        self.cpu_s = {"decode_threads": 0.0, "main_thread": 0.0, "tracking_thread": 0.0}
+        self.times = {"prepare": 0.0, "infer": 0.0, "track": 0.0, "send": 0.0}
         self._lock = threading.Lock()
         self._running = 0
         self._opening = set(job.sources)  # cameras whose first decoder is not primed yet
@@ -159,10 +162,7 @@ class _Shard:
             for thread in threads:
                 thread.join()
         else:
-            cpu = time.thread_time()
-            while batch := self.collector.take():
-                self._detect(batch, detector, trackers)
-            self.cpu_s["main_thread"] = time.thread_time() - cpu
+            self._detect_and_track(detector, trackers)
         return {
             "decoded": sum(self.decoded.values()),
             "dropped": sum(self.dropped.values()),
@@ -286,8 +286,41 @@ class _Shard:
         self.lag.append(max(now - captured, 0.0))
         return captured
 
-    def _detect(self, batch: list, detector, trackers) -> None:
-        from edgewatch.gpu.frames import detector_input, nv12_to_bgr_host
+    def _detect_and_track(self, detector, trackers) -> None:
+        """This thread detects batch after batch; a second one tracks them and sends the
+        results, so that a batch's tracking (Python, holding the GIL) runs while the next
+        batch is on the GPU (waits there release the GIL) instead of after it."""
+        handoff: queue.Queue = queue.Queue(maxsize=2)  # batches detected, not yet tracked
+        failed: list[BaseException] = []
+
+        def track() -> None:
+            cpu = time.thread_time()
+            try:
+                while (item := handoff.get()) is not None:
+                    self._track(*item, trackers)
+            except BaseException as error:  # the shard fails with it, in the main thread
+                failed.append(error)
+                while handoff.get() is not None:  # unblock the detecting thread
+                    pass
+            finally:
+                self.cpu_s["tracking_thread"] = time.thread_time() - cpu
+
+        tracking = threading.Thread(target=track, name="tracking", daemon=True)
+        tracking.start()
+        cpu = time.thread_time()
+        try:
+            while not failed and (batch := self.collector.take()):
+                handoff.put((batch, *self._detect(batch, detector)))
+        finally:
+            handoff.put(None)
+            tracking.join()
+            self.cpu_s["main_thread"] = time.thread_time() - cpu
+        if failed:
+            raise failed[0]
+
+    def _detect(self, batch: list, detector) -> tuple:
+        """The batch's detections, sizes and when it was taken and detected."""
+        from edgewatch.gpu.frames import detector_input
 
         clock = time.perf_counter
         taken_at = time.time()
@@ -298,10 +331,16 @@ class _Shard:
         encodings, scores = detector.infer(images)
         sizes = [(f.shape[0] * 2 // 3, f.shape[1]) for f in frames]
         found = detector.postprocess(encodings, scores, sizes)  # the one host sync
-        t2 = clock()
-        detected_at = time.time()
         self.times["prepare"] += t1 - t0
-        self.times["infer"] += t2 - t1  # inference and boxes: one sync point
+        self.times["infer"] += clock() - t1  # inference and boxes: one sync point
+        return found, sizes, taken_at, time.time()
+
+    def _track(self, batch: list, found: list, sizes: list, taken_at: float,
+               detected_at: float, trackers) -> None:  # fmt: skip
+        from edgewatch.gpu.frames import nv12_to_bgr_host
+
+        clock = time.perf_counter
+        t2 = clock()
         out = []
         for (camera, index, timestamp, nv12), detections, (height, width) in zip(
             batch, found, sizes, strict=True
