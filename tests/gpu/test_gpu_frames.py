@@ -124,3 +124,18 @@ def test_nv12_to_bgr_host_matches_opencv(nv12_frames):
     assert bgr.flags["C_CONTIGUOUS"]
     expected = cv2.cvtColor(nv12, cv2.COLOR_YUV2BGR_NV12)
     assert np.abs(bgr.astype(np.int16) - expected).max() <= 1  # measured 0
+
+
+def test_detector_input_in_chunks_gives_the_same_batch(mixed_sizes, monkeypatch):
+    # Large batches are converted a chunk at a time (bounded GPU memory): the result
+    # must not depend on the chunk size, in order or scattered among sizes.
+    frames = [torch.from_numpy(n) for n in mixed_sizes] * 3
+    whole = detector_input(frames)
+    monkeypatch.setattr(gpu_frames, "CHUNK", 2)
+    chunked = detector_input(frames)
+    assert chunked.is_contiguous() and torch.equal(chunked, whole)
+    same_size = [f for f in frames if f.shape == frames[0].shape]
+    assert torch.equal(
+        detector_input(same_size),
+        whole[[i for i, f in enumerate(frames) if f.shape == frames[0].shape]],
+    )
