@@ -151,7 +151,7 @@ def test_paced_cameras_are_stamped_at_their_capture_moments(vtest_path):
     assert not engine.errors and len(results) == 2 * FRAMES
     for camera in ("a", "b"):
         mine = sorted((r for r in results if r.camera == camera), key=lambda r: r.index)
-        steps = [b.timestamp - a.timestamp for a, b in zip(mine, mine[1:])]
+        steps = [b.timestamp - a.timestamp for a, b in zip(mine, mine[1:], strict=False)]
         assert steps == pytest.approx([1 / 30] * (FRAMES - 1), abs=1e-6)
         assert all(r.timestamp <= r.taken_at <= r.detected_at for r in mine)
     assert all(shard["lag_p95_s"] >= 0 for shard in engine.stats.values())
