@@ -14,6 +14,8 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(len(a), len(b)) IoU of xyxy boxes; 0 where both boxes are empty. Written out
     column by column: with dozens of boxes a frame, numpy's per-call cost is the cost."""
     a, b = np.asarray(a).reshape(-1, 4), np.asarray(b).reshape(-1, 4)
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
     ax1, ay1, ax2, ay2 = a[:, 0:1], a[:, 1:2], a[:, 2:3], a[:, 3:4]
     bx1, by1, bx2, by2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
     w = np.minimum(ax2, bx2) - np.maximum(ax1, bx1)
