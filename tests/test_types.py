@@ -57,3 +57,11 @@ def test_data_columns_are_selected_with_the_rows_and_checked_for_length():
             class_id=np.zeros(3),
             data={"seen_s": np.zeros(2)},
         )
+
+
+def test_a_frame_knows_whether_its_picture_came_to_the_host():
+    from edgewatch.types import Frame, no_picture
+
+    assert Frame("a", 0, 0.0, np.zeros((4, 6, 3), np.uint8)).has_picture
+    assert Frame("a", 0, 0.0, yuv=np.zeros((6, 6), np.uint8)).has_picture
+    assert not Frame("a", 0, 0.0, yuv=no_picture(6, 4)).has_picture

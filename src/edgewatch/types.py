@@ -57,6 +57,11 @@ class Frame:
         self._image, self._yuv = image, yuv
 
     @property
+    def has_picture(self) -> bool:
+        """False for a frame whose picture stayed on the GPU (`no_picture`)."""
+        return self._image is not None or 0 not in self._yuv.strides
+
+    @property
     def image(self) -> np.ndarray:
         if self._image is None:
             import cv2

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -174,3 +175,26 @@ def test_a_failure_while_tracking_ends_the_shard_with_that_error(vtest_path, mon
     monkeypatch.setattr(shard, "_track", broken)
     with pytest.raises(RuntimeError, match="the tracker broke"):
         shard.run()
+
+
+def test_pictures_follow_the_watch_flags_and_the_objects_in_view(vtest_path):
+    # "a" has a video output someone watches, "b" one nobody watches, "c" events only:
+    # its pictures come with the frames that show objects (events' snapshots).
+    job_list = [
+        replace(job, watch_slots={c: i for i, c in enumerate("ab") if c in job.sources},
+                events=frozenset(job.sources) & {"c"})
+        for job in jobs(str(vtest_path), ["a", "b", "c"], None, "cpu", model_path=MODEL)
+    ]  # fmt: skip
+    engine = GpuEngine(job_list)
+    engine.watch("a", True)
+    engine.watch("b", False)
+    engine.watch("c", True)  # no slot: not asked about, changes nothing
+    with engine:
+        results = list(engine.results())
+    assert not engine.errors and len(results) == 3 * FRAMES
+    by_camera = {c: [r for r in results if r.camera == c] for c in "abc"}
+    assert all(r.picture is not None and r.picture.shape == (576, 768, 3) for r in by_camera["a"])
+    assert all(r.picture is None for r in by_camera["b"])
+    shown = [(r.picture is not None, len(r.xyxy) > 0) for r in by_camera["c"]]
+    assert all(picture == objects for picture, objects in shown)
+    assert {objects for _, objects in shown} == {True, False}  # confirmation takes frames

@@ -29,7 +29,7 @@ def test_a_camera_that_drops_out_comes_back(port, vtest_path):
     config = config_from_dict(
         {"cameras": [{"name": "door", "source": f"rtsp://127.0.0.1:{port}/cam"}]}
     )
-    (job,) = shard_jobs(config, detector_config(config).model_dump(mode="json"), "cpu", False)
+    (job,) = shard_jobs(config, detector_config(config).model_dump(mode="json"), "cpu")
     seen: list[int] = []
     with GpuEngine([job]) as engine:
         reading = threading.Thread(

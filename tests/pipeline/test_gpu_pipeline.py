@@ -23,12 +23,14 @@ class Collect:
 
     def __init__(self) -> None:
         self.seen: list = []
+        self.pictures: dict[str, set[bool]] = {}
 
     def open(self, streams):
         self.streams = streams
 
     def write(self, frame, detections):
         self.seen.append((frame.camera, frame.index, frame.width, frame.height, detections))
+        self.pictures.setdefault(frame.camera, set()).add(frame.has_picture)
 
     def close(self):
         pass
@@ -58,3 +60,48 @@ def test_every_frame_of_every_camera_reaches_the_outputs_tracked():
         last = mine[-1][4]
         assert len(last) >= 3 and (last.tracker_id > 0).all()
         assert "seen_s" in last.data
+
+
+class Viewer:
+    """A video output (RTSP's role) watched on one camera only."""
+
+    name, wants_annotated, lossless = "viewer", True, False
+
+    def __init__(self, watching: set[str]) -> None:
+        self.watching, self.seen = watching, []
+
+    def open(self, streams):
+        pass
+
+    def watched(self, camera: str) -> bool:
+        return camera in self.watching
+
+    def write(self, frame, detections):
+        self.seen.append((frame.camera, frame.index, frame.has_picture, frame.image.shape))
+
+    def close(self):
+        pass
+
+
+@pytest.mark.timeout(300)
+def test_only_a_watched_camera_s_pictures_come_to_the_host_and_get_drawn():
+    config = config_from_dict(
+        {
+            "cameras": [
+                {"name": name, "source": "sample", "realtime": False, "max_frames": FRAMES}
+                for name in ("yard", "gate")
+            ],
+            "outputs": {"rtsp": {"enabled": False}},
+            "pipeline": {"stats_interval_s": 0},
+        }
+    )
+    collect, viewer = Collect(), Viewer({"yard"})
+    inbox = FrameInbox(["yard", "gate"], 4)
+    stop = threading.Event()
+    pipeline = build_gpu_pipeline(config, "cpu", [collect, viewer], stop, PipelineStats(), inbox)
+    assert [job.watch_slots for job in pipeline.detection.jobs] != [{}]  # flags were made
+    summary = pipeline.run()
+    assert summary.frames == {"yard": FRAMES, "gate": FRAMES}
+    assert [s[:3] for s in viewer.seen] == [("yard", i, True) for i in range(FRAMES)]
+    assert all(s[3] == (576, 768, 3) for s in viewer.seen)
+    assert collect.pictures == {"yard": {True}, "gate": {False}}  # gate's stayed on the GPU

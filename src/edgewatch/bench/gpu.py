@@ -45,7 +45,7 @@ def _jobs(source: str, streams: int, *, processes: int, devices: list[int], mode
         }
     )
     detector = detector_config(config).model_dump(mode="json")
-    jobs = shard_jobs(config, detector, f"cuda:{devices[0]}", False, processes=processes)
+    jobs = shard_jobs(config, detector, f"cuda:{devices[0]}", processes=processes)
     return [replace(job, **options) for job in jobs]
 
 

@@ -39,10 +39,14 @@ class GpuEngine:
         self._stop = context.Event()
         self._ready = context.Value("i", 0) if start_together else None
         self._go = context.Event() if start_together else None
+        # One flag a camera with a video output: raised while that output wants pictures.
+        # Read by the shards for every frame, so without a lock (a byte is written whole).
+        self._slots = {camera: slot for job in jobs for camera, slot in job.watch_slots.items()}
+        self._watched = context.RawArray("b", max(self._slots.values(), default=-1) + 1)
         self._processes = [
             context.Process(
                 target=run_shard,
-                args=(job, self._queue, self._stop, self._ready, self._go),
+                args=(job, self._queue, self._stop, self._ready, self._go, self._watched),
                 name=f"edgewatch-gpu-shard-{job.shard.index}",
                 daemon=True,
             )  # fmt: skip
@@ -104,6 +108,13 @@ class GpuEngine:
                     log.error("GPU shard %d failed: %s", index, payload)
                 continue
             yield from item
+
+    def watch(self, camera: str, wanted: bool) -> None:
+        """Whether ``camera``'s pictures go to the host from now on (a camera without a
+        slot in its job's ``watch_slots`` is not asked about)."""
+        slot = self._slots.get(camera)
+        if slot is not None:
+            self._watched[slot] = wanted
 
     def stop(self) -> None:
         """Asks every shard to end (they finish the batch in hand)."""

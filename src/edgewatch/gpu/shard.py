@@ -8,8 +8,10 @@ tracked, and the results sent to the main process.
     its tracking thread (the previous batch, while the next is on the GPU): each
         camera's tracker -> (the detection message) -> the results queue
 
-Frames stay on the GPU; a camera's picture goes to the host only when someone looks
-(``pictures``: an RTSP viewer, a recording, events' snapshots). Decoding, not inference,
+Frames stay on the GPU; a camera's picture goes to the host only when something looks at
+it: a video output that wants it now (an RTSP viewer, the web page's live view, a
+recording; the main process raises the camera's flag in ``watched``), or its events,
+while objects are in view (a snapshot is taken only of an object). Decoding, not inference,
 is the ceiling (PLATFORM: NVDEC 4,000-5,000 1080p frames/s an H200; the SSD far more), so
 a shard keeps many NVDEC sessions busy with threads (PyNvVideoCodec releases the GIL) and
 the GPU is shared by several shard processes, each with its own Python interpreter for
@@ -51,7 +53,9 @@ class ShardJob:
     looped: frozenset[str] = frozenset()  # cameras whose file starts again at its end
     decode_only: bool = False  # the NVDEC ceiling: decode and count, nothing else
     run_s: float | None = None  # end this long after the shard's first decoded frame
-    pictures: frozenset[str] = frozenset()  # cameras whose BGR frames go to the host
+    pictures: frozenset[str] = frozenset()  # cameras whose every BGR frame goes to the host
+    watch_slots: dict[str, int] = field(default_factory=dict)  # camera -> its flag in watched
+    events: frozenset[str] = frozenset()  # cameras whose frames with objects go to the host
     messages: bool = False  # build the detection message JSON here (the bench)
     model_path: str | None = None  # an ONNX build of the SSD to use instead of the cache
     decoder: str = "nvdec"  # or "cpu": OpenCV decoding (no NVDEC; the tests without a GPU)
@@ -76,18 +80,20 @@ class FrameResult:
     class_id: np.ndarray
     tracker_id: np.ndarray
     data: dict[str, np.ndarray]  # the tracker's columns: seen_s, score
-    picture: np.ndarray | None = None  # BGR, for cameras in ``pictures``
+    picture: np.ndarray | None = None  # BGR, where something looks (see the module)
     message: bytes | None = None
     taken_at: float = 0.0  # epoch seconds: its batch left the collector
     detected_at: float = 0.0  # its batch's boxes reached the host
 
 
-def run_shard(job: ShardJob, results, stop, ready=None, go=None) -> None:
+def run_shard(job: ShardJob, results, stop, ready=None, go=None, watched=None) -> None:
     """The shard process's body: ``results`` (a multiprocessing queue) gets lists of
     FrameResult, then ``("stats", shard index, dict)`` when the shard ends; ``stop`` (a
     multiprocessing event) ends it early. With ``ready`` (a shared counter) and ``go``
     (an event), the shard counts itself ready once its model is loaded and starts
-    decoding only at ``go``: every shard of a benchmark starts at the same moment."""
+    decoding only at ``go``: every shard of a benchmark starts at the same moment.
+    ``watched``: shared flags, one per slot of ``job.watch_slots``, raised while a video
+    output wants that camera's pictures."""
     import cv2
     import torch
 
@@ -105,7 +111,7 @@ def run_shard(job: ShardJob, results, stop, ready=None, go=None) -> None:
         torch.cuda.set_device(device)
     started = time.perf_counter()
     try:
-        figures = _Shard(job, results, stop, ready, go).run()
+        figures = _Shard(job, results, stop, ready, go, watched).run()
     except Exception as error:  # the main process reports it; the shard cannot go on
         log.exception("GPU shard %d failed", job.shard.index)
         results.put(("error", job.shard.index, f"{type(error).__name__}: {error}"))
@@ -115,11 +121,11 @@ def run_shard(job: ShardJob, results, stop, ready=None, go=None) -> None:
 
 
 class _Shard:
-    def __init__(self, job: ShardJob, results, stop, ready=None, go=None) -> None:
+    def __init__(self, job: ShardJob, results, stop, ready=None, go=None, watched=None):
         from edgewatch.gpu.batching import BatchCollector
 
         self.job, self.results, self.stop = job, results, stop
-        self.ready, self.go = ready, go
+        self.ready, self.go, self.watched = ready, go, watched
         self.gpu_id = int(job.shard.device.split(":")[1]) if ":" in job.shard.device else 0
         self.collector = BatchCollector(job.max_batch, job.max_wait_s)
         self.decoded: dict[str, int] = {}
@@ -347,7 +353,7 @@ class _Shard:
         ):
             if trackers is not None:
                 detections = trackers.update(camera, detections, timestamp)
-            picture = nv12_to_bgr_host(nv12) if camera in self.job.pictures else None
+            picture = nv12_to_bgr_host(nv12) if self._looked_at(camera, detections) else None
             result = FrameResult(
                 camera, index, timestamp, width, height, detections.xyxy,
                 detections.confidence, detections.class_id, detections.tracker_id,
@@ -360,6 +366,14 @@ class _Shard:
         self.results.put(out)
         self.times["track"] += t3 - t2
         self.times["send"] += clock() - t3
+
+    def _looked_at(self, camera: str, detections) -> bool:
+        """Whether this frame's picture goes to the host (see the module's docstring)."""
+        job = self.job
+        if camera in job.pictures or (camera in job.events and len(detections)):
+            return True
+        slot = job.watch_slots.get(camera)
+        return slot is not None and self.watched is not None and bool(self.watched[slot])
 
 
 def _message(result: FrameResult, detections) -> bytes:

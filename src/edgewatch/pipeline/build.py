@@ -126,13 +126,14 @@ def build_gpu_pipeline(
     sinks = list(create_sinks(config) if sinks is None else sinks)
     open_sinks(sinks, streams)
     video, runners = _runners(config, sinks, stats)
-    pictures = bool(video) or config.events.enabled
-    jobs = shard_jobs(config, detector_config(config).model_dump(mode="json"), device, pictures)
+    detector = detector_config(config).model_dump(mode="json")
+    jobs = shard_jobs(config, detector, device, video=bool(video))
+    drawing = next((r.sink for r in runners if isinstance(r.sink, VideoStage)), None)
     log.info(
         "GPU engine on %s: %d camera(s) in %d shard process(es), decoding on NVDEC",
         device, len(config.cameras), len(jobs),
     )  # fmt: skip
-    stage = GpuStage(jobs, stats, stop)
+    stage = GpuStage(jobs, stats, stop, wants=drawing.wants if drawing else None)
     return Pipeline(config, None, sinks, [], inbox, stage, runners, video, stop, stats)
 
 

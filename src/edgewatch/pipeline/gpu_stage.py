@@ -2,8 +2,10 @@
 every camera; this stage hands their results to the outputs, in place of the camera
 readers and the detection stage of the CPU pipeline.
 
-A camera's picture comes to the host only when an output looks at pictures (a video
-output, events' snapshots); MQTT, InfluxDB and JSON lines need only the boxes.
+A camera's picture comes to the host only when something looks at it: a video output
+that wants it now (an RTSP viewer connected, the web page's live view open, a recording;
+`VideoStage.wants`, asked five times a second) or, with events on, a frame with objects
+in view (their snapshots). MQTT, InfluxDB and JSON lines need only the boxes.
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ Submit = Callable[[Frame, Detections], None]
 
 
 def shard_jobs(
-    config: Config, detector: dict, device: str, pictures: bool, *, processes: int | None = None
-) -> list[ShardJob]:
+    config: Config, detector: dict, device: str, *, video: bool = False,
+    processes: int | None = None,
+) -> list[ShardJob]:  # fmt: skip
     """The cameras spread over shard processes on ``device`` ("cuda:N", or "cpu" with
     OpenCV decoding: the same layout where there is no GPU); ``detector``:
-    the detector config's fields (down to the tracker's low threshold). ``pictures``:
-    every camera's frames come to the host (a video output or events look at them).
+    the detector config's fields (down to the tracker's low threshold). ``video``: a
+    video output may want the cameras' pictures (each gets a flag to raise then).
     ``processes``: shard processes (default: one per core, no more than cameras)."""
     cameras = {camera.name: camera for camera in config.cameras}
+    slots = {name: slot for slot, name in enumerate(cameras)} if video else {}
+    events = config.events.enabled
     processes = processes or default_processes(len(cameras), os.cpu_count() or 1)
     high = tuple(DetectionFilter(config.detector, COCO_CLASS_NAMES).thresholds.tolist())
     # Colours need the picture on the host: on the GPU path the tracker uses position.
@@ -57,7 +62,8 @@ def shard_jobs(
                 tracker if config.tracking.enabled else None,
                 high,
                 max_batch=max(config.detector.batch_size, 64),  # 64: GPU time a frame flattens
-                pictures=frozenset(shard.cameras) if pictures else frozenset(),
+                watch_slots={name: slots[name] for name in shard.cameras if name in slots},
+                events=frozenset(shard.cameras) if events else frozenset(),
                 looped=frozenset(c.name for c in mine if c.looped),
                 paced=frozenset(c.name for c in mine if c.paced),
                 limits={c.name: c.max_frames for c in mine if c.max_frames},
@@ -99,28 +105,59 @@ def probe_streams(config: Config) -> list[StreamInfo]:
 
 class GpuStage:
     """Runs until every shard has ended or ``stop`` is set; the CPU detection stage's
-    interface for `Pipeline` (``run``, ``frames_done``, ``heartbeat``)."""
+    interface for `Pipeline` (``run``, ``frames_done``, ``heartbeat``). ``wants``: whether
+    a video output wants a camera's pictures now."""
 
-    def __init__(self, jobs: Sequence[ShardJob], stats: PipelineStats, stop: threading.Event):
-        self.jobs, self.stats, self.stop = list(jobs), stats, stop
+    WATCH_INTERVAL_S = 0.2  # how often ``wants`` is asked: a viewer's picture starts soon
+
+    def __init__(
+        self, jobs: Sequence[ShardJob], stats: PipelineStats, stop: threading.Event,
+        wants: Callable[[str], bool] | None = None,
+    ) -> None:  # fmt: skip
+        self.jobs, self.stats, self.stop, self.wants = list(jobs), stats, stop, wants
         self.frames_done: dict[str, int] = {}
         self.heartbeat: Callable[[], None] = lambda: None
 
     def run(self, outputs: Sequence[Submit]) -> None:
         from edgewatch.gpu.engine import GpuEngine
 
+        ended = threading.Event()
         with GpuEngine(self.jobs) as engine:
             threading.Thread(target=lambda: (self.stop.wait(), engine.stop()), daemon=True).start()
-            for result in engine.results():
-                self.heartbeat()
-                frame, detections = _frame(result), _detections(result)
-                # Capture to here: decoding, detection, tracking and the hand-over.
-                self.stats.time("gpu.latency", time.time() - result.timestamp)
-                self.frames_done[frame.camera] = self.frames_done.get(frame.camera, 0) + 1
-                for submit in outputs:
-                    submit(frame, detections)
+            if self.wants is not None:
+                self._follow_viewers(engine, ended)
+            try:
+                self._hand_over(engine, outputs)
+            finally:
+                ended.set()
         for index, error in engine.errors.items():
             log.error("GPU shard %d ended: %s", index, error)
+
+    def _hand_over(self, engine, outputs: Sequence[Submit]) -> None:
+        for result in engine.results():
+            self.heartbeat()
+            frame, detections = _frame(result), _detections(result)
+            # Capture to here: decoding, detection, tracking and the hand-over.
+            self.stats.time("gpu.latency", time.time() - result.timestamp)
+            self.frames_done[frame.camera] = self.frames_done.get(frame.camera, 0) + 1
+            for submit in outputs:
+                submit(frame, detections)
+
+    def _follow_viewers(self, engine, ended: threading.Event) -> None:
+        """Raises and lowers each camera's picture flag as viewers come and go, now and
+        then every `WATCH_INTERVAL_S` until ``ended``."""
+        cameras = [camera for job in self.jobs for camera in job.watch_slots]
+
+        def update() -> None:
+            for camera in cameras:
+                engine.watch(camera, self.wants(camera))
+
+        def follow() -> None:
+            while not ended.wait(self.WATCH_INTERVAL_S):
+                update()
+
+        update()
+        threading.Thread(target=follow, name="gpu-viewers", daemon=True).start()
 
 
 def _frame(result: FrameResult) -> Frame:

@@ -109,7 +109,7 @@ class VideoStage:
 
     def write(self, frame: Frame, detections: Detections) -> None:
         wanted = [runner for runner in self.video if self._wanted(runner, frame.camera)]
-        if not wanted:
+        if not wanted or not frame.has_picture:  # on the GPU: asked for, not yet here
             return
         started = time.perf_counter()
         frame = self.annotator(frame, detections)
