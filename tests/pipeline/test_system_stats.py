@@ -28,10 +28,10 @@ def test_cpu_figure_is_real_on_every_thread_that_asks(busy_core):
     sampler = SystemSampler()
     figures: list[float] = []
     for _ in range(2):
+        time.sleep(1.2)  # each thread reads a window of its own, long enough to be real
         asking = threading.Thread(target=lambda: figures.append(sampler.sample()["cpu_percent"]))
         asking.start()
         asking.join()
-        time.sleep(1.2)  # the next thread reads the next window
     busy = 100 / os.cpu_count()  # one core of them all
     assert all(busy / 4 <= figure <= 100 for figure in figures), figures
 
