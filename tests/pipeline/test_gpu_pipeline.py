@@ -36,8 +36,9 @@ class Collect:
         pass
 
 
-@pytest.mark.timeout(300)
-def test_every_frame_of_every_camera_reaches_the_outputs_tracked():
+def gpu_pipeline(sinks: list):
+    """Two cameras on the bundled clip, FRAMES frames each, into ``sinks`` on the GPU
+    engine's layout (on the CPU)."""
     config = config_from_dict(
         {
             "cameras": [
@@ -48,10 +49,14 @@ def test_every_frame_of_every_camera_reaches_the_outputs_tracked():
             "pipeline": {"stats_interval_s": 0},
         }
     )
-    sink = Collect()
     inbox = FrameInbox(["yard", "gate"], 4)
-    pipeline = build_gpu_pipeline(config, "cpu", [sink], threading.Event(), PipelineStats(), inbox)
-    summary = pipeline.run()
+    return build_gpu_pipeline(config, "cpu", sinks, threading.Event(), PipelineStats(), inbox)
+
+
+@pytest.mark.timeout(300)
+def test_every_frame_of_every_camera_reaches_the_outputs_tracked():
+    sink = Collect()
+    summary = gpu_pipeline([sink]).run()
     assert summary.frames == {"yard": FRAMES, "gate": FRAMES}
     for camera in ("yard", "gate"):
         mine = [s for s in sink.seen if s[0] == camera]
@@ -85,20 +90,8 @@ class Viewer:
 
 @pytest.mark.timeout(300)
 def test_only_a_watched_camera_s_pictures_come_to_the_host_and_get_drawn():
-    config = config_from_dict(
-        {
-            "cameras": [
-                {"name": name, "source": "sample", "realtime": False, "max_frames": FRAMES}
-                for name in ("yard", "gate")
-            ],
-            "outputs": {"rtsp": {"enabled": False}},
-            "pipeline": {"stats_interval_s": 0},
-        }
-    )
     collect, viewer = Collect(), Viewer({"yard"})
-    inbox = FrameInbox(["yard", "gate"], 4)
-    stop = threading.Event()
-    pipeline = build_gpu_pipeline(config, "cpu", [collect, viewer], stop, PipelineStats(), inbox)
+    pipeline = gpu_pipeline([collect, viewer])
     assert [job.watch_slots for job in pipeline.detection.jobs] != [{}]  # flags were made
     summary = pipeline.run()
     assert summary.frames == {"yard": FRAMES, "gate": FRAMES}
