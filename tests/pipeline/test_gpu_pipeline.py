@@ -36,10 +36,16 @@ class Collect:
         pass
 
 
-def gpu_pipeline(sinks: list):
+def gpu_pipeline(sinks: list, config=None):
     """Two cameras on the bundled clip, FRAMES frames each, into ``sinks`` on the GPU
     engine's layout (on the CPU)."""
-    config = config_from_dict(
+    config = config or two_cameras()
+    inbox = FrameInbox(["yard", "gate"], 4)
+    return build_gpu_pipeline(config, "cpu", sinks, threading.Event(), PipelineStats(), inbox)
+
+
+def two_cameras(**sections):
+    return config_from_dict(
         {
             "cameras": [
                 {"name": name, "source": "sample", "realtime": False, "max_frames": FRAMES}
@@ -47,10 +53,9 @@ def gpu_pipeline(sinks: list):
             ],
             "outputs": {"rtsp": {"enabled": False}},
             "pipeline": {"stats_interval_s": 0},
+            **sections,
         }
     )
-    inbox = FrameInbox(["yard", "gate"], 4)
-    return build_gpu_pipeline(config, "cpu", sinks, threading.Event(), PipelineStats(), inbox)
 
 
 @pytest.mark.timeout(300)
@@ -98,3 +103,30 @@ def test_only_a_watched_camera_s_pictures_come_to_the_host_and_get_drawn():
     assert [s[:3] for s in viewer.seen] == [("yard", i, True) for i in range(FRAMES)]
     assert all(s[3] == (576, 768, 3) for s in viewer.seen)
     assert collect.pictures == {"yard": {True}, "gate": {False}}  # gate's stayed on the GPU
+
+
+@pytest.mark.timeout(300)
+def test_events_on_the_gpu_layout_snapshot_the_real_picture(tmp_path):
+    # Events get the pictures of frames that show objects (and only those): their
+    # snapshots are of the footage, not of a picture left on the device.
+    import cv2
+
+    from edgewatch.events.store import EventStore
+    from edgewatch.outputs.events import EventSink
+
+    store = tmp_path / "events.sqlite3"
+    config = two_cameras(
+        events={"enabled": True, "store_path": str(store),
+                "snapshots": {"dir": str(tmp_path / "snapshots")}}
+    )  # fmt: skip
+    collect = Collect()
+    summary = gpu_pipeline([collect, EventSink(config.events)], config).run()
+    assert summary.frames == {"yard": FRAMES, "gate": FRAMES}
+    episodes = [stored.episode for stored in EventStore(store).episodes()]
+    assert episodes and all(e.snapshot for e in episodes)
+    for episode in episodes:
+        picture = cv2.imread(str(tmp_path / "snapshots" / episode.snapshot))
+        assert picture.shape == (576, 768, 3)
+        assert picture.std() > 20  # the footage, not one flat colour
+    # Frames without objects (before the tracker confirms any) kept their pictures back.
+    assert collect.pictures == {"yard": {True, False}, "gate": {True, False}}
