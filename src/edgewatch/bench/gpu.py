@@ -181,7 +181,7 @@ def run_engine(source: str, streams: int, seconds: float, **options) -> dict:
                 for role in ("main_thread", "tracking_thread")
             },
         },
-        # Paced: how late the slowest shard's frames came out of the decoder (p95).
+        # Paced: how long after capture the slowest shard's frames left the decoder (p95).
         "decode_lag_p95_ms": 1e3 * max((s["lag_p95_s"] for s in shards), default=0.0),
         "errors": engine.errors,
         **sampler.figures(),

@@ -3,7 +3,7 @@ tracked, and the results sent to the main process.
 
     decode threads (one per camera): NVDEC -> NV12 on the GPU -> the batch collector
     this process's main thread: a batch (full, or the oldest frame waited max_wait_s)
-        -> NV12 to 300x300 RGB, one launch per frame size -> the SSD in fp16 -> boxes
+        -> NV12 to 300x300 RGB, 16 frames a launch -> the SSD in fp16 -> boxes
         and NMS on the GPU -> only the final boxes to the host
     its tracking thread (the previous batch, while the next is on the GPU): each
         camera's tracker -> (the detection message) -> the results queue
