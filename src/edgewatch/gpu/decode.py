@@ -79,11 +79,15 @@ class NvDecoder(_Decoder):
 
         self._nvc, self.source, self.gpu_id, self.loop = nvc, source, gpu_id, loop
         self._demuxer = nvc.CreateDemuxer(filename=source)
+        # A stream of its own: on the default (legacy) stream each frame's copy off the
+        # decoder, and the decoder's wait for it, would queue behind every batch the
+        # shard's detector has in flight on the GPU.
+        self._cuda_stream = torch.cuda.Stream(torch.device("cuda", gpu_id))
         options = dict(
             gpuid=gpu_id,
             codec=self._demuxer.GetNvCodecId(),
             cudacontext=0,
-            cudastream=0,
+            cudastream=self._cuda_stream.cuda_stream,
             usedevicememory=True,
         )
         # By default NVDEC holds 4 frames before it shows one (133 ms at 30 fps); LOW
@@ -101,15 +105,20 @@ class NvDecoder(_Decoder):
     def _frames(self) -> Iterator[tuple[int, torch.Tensor]]:
         """Every frame in order, as a CUDA tensor the caller owns (cloned off the
         decoder's surface); a looped file starts again at its end."""
-        index = 0
+        index, stream = 0, self._cuda_stream
         while True:
             for packet in self._demuxer:
                 self._next_packet()
                 started = time.perf_counter()
                 decoded = self._decoder.Decode(packet)
+                with torch.cuda.stream(stream):
+                    frames = [torch.from_dlpack(surface).clone() for surface in decoded]
+                if frames:
+                    # Done before it is handed over: its readers use other streams.
+                    stream.synchronize()
                 self.decode_s += time.perf_counter() - started
-                for surface in decoded:
-                    yield index, torch.from_dlpack(surface).clone()
+                for frame in frames:
+                    yield index, frame
                     index += 1
             if not self.loop:
                 return

@@ -13,6 +13,7 @@ Measured on an H200: detector input from 64 1080p frames takes 5.5 ms (85 us a f
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -104,12 +105,50 @@ CHUNK = 16  # frames converted at once: 16 1080p frames take 400 MB as float RGB
 
 
 def _resized_rgb(nv12: torch.Tensor, size: int) -> torch.Tensor:
-    """A same-size NV12 batch -> uint8 RGB (N, size, size, 3): two batched calls."""
-    # align_corners=False and no antialias are what cv2.resize INTER_LINEAR does.
-    resized = F.interpolate(
-        nv12_to_rgb(nv12), size=(size, size), mode="bilinear", align_corners=False, antialias=False
-    )
-    return _to_uint8(resized).permute(0, 2, 3, 1)  # laid out by the copy into the batch
+    """A same-size NV12 batch -> uint8 RGB (N, size, size, 3), as converting every pixel
+    and then resizing bilinearly (align_corners=False, no antialias: what cv2.resize
+    INTER_LINEAR does) would give, but computed only where the resize samples: each
+    output pixel's four source pixels are gathered in one call, converted (with the
+    conversion's clamps) and blended. A 1080p frame has 23 times the pixels of the
+    300x300 input; converting them all took 85 us a frame on an H200."""
+    n, rows, width = nv12.shape
+    height = rows * 2 // 3
+    offsets, weights = _sampling(size, height, width, nv12.device)
+    taps = nv12.reshape(n, -1).index_select(1, offsets).view(n, 4, 3, size, size)
+    taps[:, :, 0].clamp_(min=16)  # OpenCV's max(0, Y-16), as in nv12_to_rgb
+    yuv = taps.float()
+    y = (yuv[:, :, 0] - 16.0) * _CY
+    u, v = yuv[:, :, 1] - 128.0, yuv[:, :, 2] - 128.0
+    rgb = torch.stack((y + _CVR * v, y + _CUG * u + _CVG * v, y + _CUB * u), -1)
+    return _to_uint8((rgb.clamp_(0.0, 255.0) * weights[:, :, :, None]).sum(1))
+
+
+@functools.lru_cache(maxsize=32)
+def _sampling(size: int, height: int, width: int, device: torch.device):
+    """For a bilinear resize of an NV12 frame to size x size: where each output pixel's
+    four source pixels (taps) are, as offsets into the flat NV12 frame of their Y, U and
+    V bytes, (4 taps, 3, size, size) flattened; and each tap's weight (4, size, size).
+    Made once per frame size and device."""
+    top, bottom, down = _taps(size, height, device)
+    left, right, across = _taps(size, width, device)
+    offsets, weights = [], []
+    for rows, row_weight in ((top, 1 - down), (bottom, down)):
+        for columns, column_weight in ((left, 1 - across), (right, across)):
+            y = rows[:, None] * width + columns[None, :]
+            u = height * width + (rows[:, None] // 2) * width + (columns[None, :] // 2) * 2
+            offsets.append(torch.stack((y, u, u + 1)))
+            weights.append(row_weight[:, None] * column_weight[None, :])
+    return torch.stack(offsets).reshape(-1), torch.stack(weights)
+
+
+def _taps(size: int, length: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Where PyTorch's bilinear resize (align_corners=False) of ``length`` pixels to
+    ``size`` samples: each output pixel's two source indices and the second's weight."""
+    source = (torch.arange(size, dtype=torch.float64) + 0.5) * (length / size) - 0.5
+    low = source.clamp(min=0).floor().long().clamp(max=length - 1)
+    high = (low + 1).clamp(max=length - 1)
+    weight = (source.clamp(min=0) - low).float()
+    return low.to(device), high.to(device), weight.to(device)
 
 
 def nv12_to_bgr_host(nv12: torch.Tensor) -> np.ndarray:
