@@ -56,18 +56,32 @@ def busy_core():
 
 
 def read_frames(path: Path, indices: list[int]):
-    """The decoded BGR frames of a video at the given 0-based positions."""
-    import av
-
+    """The decoded BGR frames of a video at the given 0-based positions: with PyAV, or
+    with OpenCV where PyAV is not installed (the GPU machine)."""
     wanted = set(indices)
     frames = {}
-    with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i in wanted:
-                frames[i] = frame.to_ndarray(format="bgr24")
-            if len(frames) == len(wanted):
-                break
+    for i, frame in enumerate(_decoded_bgr(path)):
+        if i in wanted:
+            frames[i] = frame
+        if len(frames) == len(wanted):
+            break
     return [frames[i] for i in indices]
+
+
+def _decoded_bgr(path: Path):
+    try:
+        import av
+    except ImportError:
+        import cv2
+
+        capture = cv2.VideoCapture(str(path))
+        while (read := capture.read())[0]:
+            yield read[1]
+        capture.release()
+        return
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="bgr24")
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.1) -> bool:
