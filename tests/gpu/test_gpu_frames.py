@@ -104,13 +104,42 @@ def test_detector_input_converts_each_size_in_one_batch(mixed_sizes, monkeypatch
     """Per-frame device calls were what made the first prototype slow."""
     batches = []
 
-    def counting(nv12):
-        batches.append(tuple(nv12.shape))
-        return nv12_to_rgb(nv12)
+    resized_rgb = gpu_frames._resized_rgb
 
-    monkeypatch.setattr(gpu_frames, "nv12_to_rgb", counting)
+    def counting(nv12, size):
+        batches.append(tuple(nv12.shape))
+        return resized_rgb(nv12, size)
+
+    monkeypatch.setattr(gpu_frames, "_resized_rgb", counting)
     detector_input([torch.from_numpy(n) for n in mixed_sizes], size=64)
     assert sorted(batches) == [(2, 432, 384), (3, 720, 640), (3, 864, 768)]
+
+
+def test_detector_input_equals_converting_every_pixel_then_resizing(nv12_frames):
+    """Only the pixels the resize samples are converted: the same result as the whole
+    frame converted and then resized (PyTorch's bilinear), but for float rounding."""
+    nv12 = torch.from_numpy(np.stack(nv12_frames))
+    for size in (300, 64, 1000):  # down, far down, and up
+        whole = torch.nn.functional.interpolate(
+            nv12_to_rgb(nv12), size=(size, size), mode="bilinear", align_corners=False
+        )
+        expected = whole.round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        got = detector_input(list(nv12), size).numpy()
+        difference = np.abs(got.astype(np.int16) - expected)
+        assert difference.max() <= 1 and difference.mean() < 0.001  # measured 1, 0.0001
+
+
+def test_detector_input_clamps_each_pixel_before_blending():
+    """Saturated colours next to dark ones: the conversion's clamps apply to each source
+    pixel (as when the whole frame is converted first), not to the blend."""
+    rng = np.random.default_rng(3)
+    nv12 = torch.from_numpy(rng.integers(0, 256, (2, 96, 128), dtype=np.uint8))
+    whole = torch.nn.functional.interpolate(
+        nv12_to_rgb(nv12), size=(30, 30), mode="bilinear", align_corners=False
+    )
+    expected = whole.round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    got = detector_input(list(nv12), 30).numpy()
+    assert np.abs(got.astype(np.int16) - expected).max() <= 1
 
 
 def test_detector_input_of_no_frames_is_empty():
