@@ -27,11 +27,30 @@ def vector_extensions() -> list[str]:
     return []
 
 
+def physical_cores() -> int | None:
+    """Distinct (physical id, core id) pairs in /proc/cpuinfo; None where it does not say.
+    Fewer than the logical CPUs where two hardware threads share each core (SMT), and
+    two threads on one core do far less than two cores' work."""
+    cores: set[tuple[str, str]] = set()
+    package = "0"
+    for line in _cpuinfo():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "physical id":
+            package = value.strip()
+        elif key == "core id":
+            cores.add((package, value.strip()))
+    return len(cores) or None
+
+
 def describe_machine() -> str:
-    """One line: CPU model, cores this process may use, vector extensions."""
+    """One line: CPU model, cores this process may use (and the physical cores, where
+    hardware threads share them), vector extensions."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    physical = physical_cores()
+    shared = f" ({physical} physical)" if physical and physical < (os.cpu_count() or 0) else ""
     flags = " ".join(vector_extensions()) or "unknown"
-    return f"CPU: {cpu_model()}, {cores} cores, vector extensions: {flags}"
+    return f"CPU: {cpu_model()}, {cores} cores{shared}, vector extensions: {flags}"
 
 
 def _cpuinfo() -> list[str]:

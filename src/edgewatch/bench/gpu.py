@@ -24,6 +24,7 @@ from dataclasses import asdict, replace
 import numpy as np
 import psutil
 
+from edgewatch.bench.tracking import cpu_reference, print_cpu_reference
 from edgewatch.machine import describe_machine
 
 PACE_FPS = 30.0
@@ -229,6 +230,7 @@ def gpu_bench(source: str, streams: list[int], seconds: float, processes: int | 
         "model_path": model_path,
     }
     figures: dict = {"layout": {k: v for k, v in layout.items() if k != "model_path"}}
+    figures["cpu_reference"] = cpu_reference()
     figures["naive"] = run_naive(source, seconds, model_path)
     figures["ceiling"] = run_engine(source, most, seconds, decode_only=True, **layout)
     if compare_settings:
@@ -264,6 +266,7 @@ def print_gpu_bench(figures: dict, seconds: float) -> None:
     ceiling = figures["ceiling"]["frames_per_s"]
     engine = figures["unpaced"]["frames_per_s"]
     print(f"layout: {figures['layout']}")
+    print_cpu_reference(figures["cpu_reference"])
     print(f"naive (OpenCV CPU decode, batch-1 GPU detection): {naive:.1f} frames/s")
     print(f"NVDEC ceiling, {figures['ceiling']['streams']} streams, decode only: "
           f"{ceiling:.0f} frames/s ({ceiling / PACE_FPS:.0f} streams at 30 fps)")  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -71,6 +72,50 @@ def bench_tracker(objects: int = 50, frames: int = 500, *, appearance: bool = Tr
         "ms_per_frame_p95": float(np.percentile(times, 95) * 1e3),
         "track_ids": len(ids),
     }
+
+
+def cpu_reference(seconds: float = 1.0) -> dict:
+    """The tracker (8 objects a frame, no appearance) on one core, then in one process per
+    core all at once: ms a frame each way. Machines of one kind differ in their CPUs, and
+    in what all cores busy together give (shared hardware threads, neighbours on the
+    host); a benchmark that loads every core prints this beside its figures."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    one = _tracker_ms(time.time(), seconds)
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=cores, mp_context=spawn) as pool:
+        start = time.time() + 3.0 + 0.1 * cores  # after every worker has started
+        loaded = list(pool.map(_tracker_ms, [start] * cores, [seconds] * cores))
+    every = float(np.mean(loaded))
+    return {
+        "cores": cores,
+        "one_core_ms": round(one, 4),
+        "all_cores_ms": round(every, 4),
+        "slowdown": round(every / one, 2),
+    }
+
+
+def _tracker_ms(start: float, seconds: float) -> float:
+    """Waits for ``start``, then tracks a looped synthetic scene for ``seconds``: the
+    mean ms a frame."""
+    scene = synthetic_scene(objects=8, frames=200)
+    tracker = ByteTracker(TrackerConfig(appearance=False), {0: "person"})
+    time.sleep(max(0.0, start - time.time()))
+    frames, began = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - began) < seconds:
+        tracker.update(scene[frames % len(scene)], frames / 10.0)
+        frames += 1
+    return elapsed / frames * 1e3
+
+
+def print_cpu_reference(figures: dict) -> None:
+    print(
+        f"CPU reference (the tracker, 8 objects a frame): {figures['one_core_ms']:.3f} ms a "
+        f"frame on one core, {figures['all_cores_ms']:.3f} with all {figures['cores']} "
+        f"cores busy at once ({figures['slowdown']:.2f}x)"
+    )
 
 
 def tracking_bench(frames: int = 500) -> dict:
