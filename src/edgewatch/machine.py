@@ -43,10 +43,18 @@ def physical_cores() -> int | None:
     return len(cores) or None
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (a container or `taskset` may allow fewer than
+    the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def describe_machine() -> str:
     """One line: CPU model, cores this process may use (and the physical cores, where
     hardware threads share them), vector extensions."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     physical = physical_cores()
     shared = f" ({physical} physical)" if physical and physical < (os.cpu_count() or 0) else ""
     flags = " ".join(vector_extensions()) or "unknown"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from fractions import Fraction
@@ -24,7 +23,7 @@ from edgewatch.detect import create_detector
 from edgewatch.detect.base import DetectorConfig
 from edgewatch.draw.overlay import draw_detections
 from edgewatch.errors import EdgewatchError
-from edgewatch.machine import describe_machine
+from edgewatch.machine import describe_machine, usable_cores
 from edgewatch.paths import sample_clip
 from edgewatch.pipeline import build_pipeline
 from edgewatch.types import Frame
@@ -117,7 +116,7 @@ def detector_alone(clip: Path, frames: int) -> dict:
     capture.release()
     config = DetectorConfig()
     detector = create_detector(config)
-    workers = len(os.sched_getaffinity(0))
+    workers = usable_cores()
     chunks = iter(
         [images[i : i + config.batch_size] for i in range(0, len(images), config.batch_size)]
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import cv2
 import numpy as np
 
 from edgewatch.bench.events import bench_events
-from edgewatch.machine import describe_machine
+from edgewatch.machine import describe_machine, usable_cores
 from edgewatch.track.bytetrack import ByteTracker
 from edgewatch.track.config import TrackerConfig
 from edgewatch.types import Detections
@@ -82,7 +81,7 @@ def cpu_reference(seconds: float = 1.0) -> dict:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     one = _tracker_ms(time.time(), seconds)
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=cores, mp_context=spawn) as pool:

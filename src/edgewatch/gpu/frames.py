@@ -111,7 +111,7 @@ def _resized_rgb(nv12: torch.Tensor, size: int) -> torch.Tensor:
     INTER_LINEAR does) would give, but computed only where the resize samples: each
     output pixel's four source pixels are gathered in one call, converted (with the
     conversion's clamps) and blended. A 1080p frame has 23 times the pixels of the
-    300x300 input; converting them all took 85 us a frame on an H200."""
+    300x300 input; converting them all took 83 us a frame on an H200, this 34."""
     n, rows, width = nv12.shape
     height = rows * 2 // 3
     offsets, weights = _sampling(size, height, width, nv12.device)
@@ -145,10 +145,10 @@ def _sampling(size: int, height: int, width: int, device: torch.device):
 def _taps(size: int, length: int, device: torch.device) -> tuple[torch.Tensor, ...]:
     """Where PyTorch's bilinear resize (align_corners=False) of ``length`` pixels to
     ``size`` samples: each output pixel's two source indices and the second's weight."""
-    source = (torch.arange(size, dtype=torch.float64) + 0.5) * (length / size) - 0.5
-    low = source.clamp(min=0).floor().long().clamp(max=length - 1)
+    source = ((torch.arange(size, dtype=torch.float64) + 0.5) * (length / size) - 0.5).clamp(min=0)
+    low = source.floor().long().clamp(max=length - 1)
     high = (low + 1).clamp(max=length - 1)
-    weight = (source.clamp(min=0) - low).float()
+    weight = (source - low).float()
     return low.to(device), high.to(device), weight.to(device)
 
 

@@ -4,7 +4,6 @@ Nothing runs yet; `Pipeline.run` starts every thread."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
 
@@ -15,6 +14,7 @@ from edgewatch.detect.base import Detector, DetectorConfig, SquareInput, ThreadS
 from edgewatch.draw.annotate import Annotator
 from edgewatch.errors import EdgewatchError, SourceError
 from edgewatch.gpu.device import resolve_device
+from edgewatch.machine import usable_cores
 from edgewatch.outputs.base import Sink, StreamInfo
 from edgewatch.pipeline.detection import DetectionStage
 from edgewatch.pipeline.gating import CameraGate
@@ -152,7 +152,7 @@ def detector_workers(config: Config, detector: Detector) -> int:
     that cannot run in several threads at once."""
     if not (isinstance(detector, ThreadSafe) and detector.thread_safe):
         return 1
-    return config.detector.workers or len(os.sched_getaffinity(0))
+    return config.detector.workers or usable_cores()
 
 
 def detector_config(config: Config) -> DetectorConfig:
