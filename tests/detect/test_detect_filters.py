@@ -120,3 +120,48 @@ def test_iou_and_class_aware_suppression():
         0,
         2,
     ]
+
+
+def random_batch(seed: int, images: int = 6) -> tuple[np.ndarray, ...]:
+    """A batch's raw rows, sorted by image: clustered boxes of a few classes (some the
+    filter drops, one id it does not know), as a GPU detector hands them over."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 12 * images))
+    image = np.sort(rng.integers(0, images, n))
+    centres = rng.uniform(0, 600, (5, 2))[rng.integers(0, 5, n)] + rng.normal(0, 8, (n, 2))
+    size = rng.uniform(30, 120, (n, 2))
+    xyxy = np.hstack([centres - size / 2, centres + size / 2]).astype(np.float32)
+    confidence = rng.uniform(0.2, 1.0, n).astype(np.float32)
+    class_id = rng.choice([PERSON, CAR, TRUCK, CHAIR, 999], n).astype(np.int32)
+    return xyxy, confidence, class_id, image
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"merge_iou": None}, {"class_confidence": {"truck": 0.7}, "confidence": 0.3}],
+)
+def test_a_batch_filtered_at_once_equals_each_image_filtered_alone(seed, config):
+    """A GPU detector filters its whole batch in one pass: the same rows, in the same
+    order, as filtering image by image (the merge reorders an image's rows, best first)."""
+    check = make_filter(**config)
+    xyxy, confidence, class_id, image = random_batch(seed)
+    kept = check.keep_rows(xyxy, confidence, class_id, image)
+    assert np.all(np.diff(image[kept]) >= 0)  # still grouped by image
+    for i in range(6):
+        alone = check(Detections(xyxy[image == i], confidence[image == i], class_id[image == i]))
+        mine = kept[image[kept] == i]
+        np.testing.assert_array_equal(xyxy[mine], alone.xyxy)
+        np.testing.assert_array_equal(confidence[mine], alone.confidence)
+        np.testing.assert_array_equal(class_id[mine], alone.class_id)
+
+
+def test_suppression_within_each_image_only():
+    box = [0.0, 0.0, 10.0, 10.0]
+    boxes = np.array([box, box, box], np.float32)  # the same box in images 0, 1 and 0
+    scores = np.array([0.9, 0.8, 0.7])
+    classes = np.array([PERSON, CAR, CAR])
+    image = np.array([0, 1, 0])
+    kept = greedy_suppress(boxes, scores, classes, 0.5, same_class=False, image=image)
+    assert kept.tolist() == [0, 1]  # image 0's car merged into its person; image 1's kept
+    assert greedy_suppress(boxes, scores, classes, 0.5, same_class=False).tolist() == [0]

@@ -25,12 +25,15 @@ def greedy_suppress(
     *,
     same_class: bool,
     limit: int | None = None,
+    image: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices kept by greedy suppression, best score first.
 
     same_class=True is class-aware NMS (a box suppresses only boxes of its own class);
     same_class=False is the cross-class merge (only boxes of *other* classes). A box
     survives when its IoU with every better kept box is at most `iou_threshold`.
+    ``image``: each box's image, for the boxes of a batch (a box suppresses only boxes
+    of its own image); then ``limit`` counts the whole batch.
     """
     order = np.argsort(-scores, kind="stable")
     # All overlaps at once, then one pass in score order: a box is kept unless a better
@@ -38,6 +41,8 @@ def greedy_suppress(
     suppresses = iou_matrix(xyxy, xyxy) > iou_threshold
     same = class_id[:, None] == class_id[None, :]
     suppresses &= same if same_class else ~same
+    if image is not None:
+        suppresses &= image[:, None] == image[None, :]
     suppressed = np.zeros(len(scores), dtype=bool)
     keep: list[int] = []
     for index in order.tolist():
@@ -103,18 +108,33 @@ class DetectionFilter:
         self.class_ids = np.flatnonzero(self.allowed)
 
     def __call__(self, detections: Detections) -> Detections:
-        ids = detections.class_id
-        known = (ids >= 0) & (ids < len(self.allowed))
-        safe = np.where(known, ids, 0)
-        keep = known & self.allowed[safe] & (detections.confidence >= self.thresholds[safe])
-        detections = detections[keep]
-        if self.merge_iou is None or len(detections) < 2:
-            return detections
-        kept = greedy_suppress(
-            detections.xyxy,
-            detections.confidence,
-            detections.class_id,
-            self.merge_iou,
-            same_class=False,
-        )
-        return detections[kept]
+        return detections[
+            self.keep_rows(detections.xyxy, detections.confidence, detections.class_id)
+        ]
+
+    def keep_rows(
+        self,
+        xyxy: np.ndarray,
+        confidence: np.ndarray,
+        class_id: np.ndarray,
+        image: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The rows the filter keeps of one image's detections, or, with ``image`` (each
+        row's image, rows sorted by it), of a whole batch's at once: a GPU detector's
+        batch is filtered in one pass instead of image by image. Each image's rows come
+        in the order the filter gives them: as they were, or with the merge, best first.
+        """
+        known = (class_id >= 0) & (class_id < len(self.allowed))
+        safe = np.where(known, class_id, 0)
+        keep = np.flatnonzero(known & self.allowed[safe] & (confidence >= self.thresholds[safe]))
+        if self.merge_iou is None or len(keep) < 2:
+            return keep
+        in_image = None if image is None else image[keep]
+        merge = greedy_suppress(
+            xyxy[keep], confidence[keep], class_id[keep], self.merge_iou,
+            same_class=False, image=in_image,
+        )  # fmt: skip
+        kept = keep[merge]
+        if image is None:
+            return kept
+        return kept[np.argsort(image[kept], kind="stable")]  # by image, best first in each

@@ -287,13 +287,16 @@ class TorchSsd:
         scale = [[width, height, width, height] for height, width in sizes]
         scale = torch.tensor(scale, dtype=torch.float32, device=boxes.device)[image]
         xyxy = torch.minimum((boxes * scale).clamp(min=0), scale)
-        # One copy to the host (ids are exact in float32), rows already by image.
+        # One copy to the host (ids are exact in float32), rows already by image; the
+        # whole batch filtered at once (image by image took 4x as long: 0.2 ms a frame
+        # on a 2-core EPYC, 0.05 in one pass).
         rows = torch.cat([xyxy, score[:, None], col[:, None], image[:, None]], 1).cpu().numpy()
-        detections = (
-            Detections(r[:, :4], r[:, 4], self._class_ids[r[:, 5].astype(int)], class_names=names)
-            for r in np.split(rows, np.searchsorted(rows[:, 6], np.arange(1, len(sizes))))
-        )
-        return [self.filter(d) for d in detections]
+        class_id = self._class_ids[rows[:, 5].astype(int)]
+        kept = self.filter.keep_rows(rows[:, :4], rows[:, 4], class_id, rows[:, 6])
+        rows, class_id = rows[kept], class_id[kept]
+        bounds = np.searchsorted(rows[:, 6], np.arange(1, len(sizes)))
+        columns = (np.split(c, bounds) for c in (rows[:, :4].copy(), rows[:, 4].copy(), class_id))
+        return [Detections(*row, class_names=names) for row in zip(*columns, strict=True)]
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """BGR uint8 host images, resized on the CPU exactly as `edgewatch.detect.ssd`."""
