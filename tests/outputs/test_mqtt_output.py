@@ -285,6 +285,47 @@ def test_broker_down_at_start_queues_then_delivers_in_order(broker, tmp_path, ca
     assert sink.stats()["reconnects"] == 1
 
 
+def test_a_connection_lost_while_sending_is_a_reconnect_not_a_crash(
+    broker, tmp_path, caplog, monkeypatch
+):
+    """The broker can go between two network loops, so that the send itself fails: seen
+    once in CI (paho's is_published raised, the output's thread restarted with a
+    traceback and forgot its outage). Here the connection's socket is really shut while
+    the 40th message is being sent."""
+    made = []
+
+    def client_whose_socket_dies(*args, **kwargs):
+        client = create_client(*args, **kwargs)
+        if made:  # only the first connection is cut
+            return client
+        made.append(client)
+        publish, calls = client.publish, [0]
+
+        def cut_then_publish(*a, **k):
+            calls[0] += 1
+            if calls[0] == 40:
+                client.socket().shutdown(2)  # both ways, as when the broker's host goes
+            return publish(*a, **k)
+
+        client.publish = cut_then_publish
+        return client
+
+    monkeypatch.setattr("edgewatch.outputs.mqtt.create_client", client_whose_socket_dies)
+    caplog.set_level(logging.INFO, logger="edgewatch")
+    subscriber = Subscriber(broker, "edgewatch/door/inference", client_id="cut-reader")
+    sink = open_sink(sink_config(broker, tmp_path, every_n_frames=1))
+    for i in range(100):
+        sink.write(frame(i), detections(PERSON))
+    numbers = subscriber.frame_numbers(100, timeout=30, distinct=True)
+    assert list(dict.fromkeys(numbers)) == list(range(100))  # at least once, in order
+    sink.close()
+    stats = sink.stats()
+    assert stats["reconnects"] == 1 and stats["queued"] == 0 and stats["dropped"] == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    lost = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
+    assert len(lost) == 1 and "reconnecting" in lost[0]
+
+
 def test_broker_restart_mid_run_loses_nothing_and_keeps_order(broker, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="edgewatch.outputs.mqtt")
     subscriber = Subscriber(broker, "edgewatch/door/inference", client_id="reader")

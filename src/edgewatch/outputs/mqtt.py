@@ -173,12 +173,16 @@ class CameraLink(SupervisedThread):
                 rows = self.outbox.peek(free, stream=self.camera, after_id=cursor) if free else []
                 for row in rows:
                     info = client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+                    if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN):
+                        # Lost while sending (the broker went between two loops): this
+                        # row and the rest stay in the outbox for the next connection.
+                        return mqtt.error_string(info.rc)
                     if info.is_published():  # QoS 0 written at once: on_publish came early
                         acked.append(row.id)
                     else:
                         in_flight[info.mid] = row.id
                     cursor = row.id
-                self.published += len(rows)
+                    self.published += 1
                 if self.stop_at is not None:
                     drained = not rows and not in_flight
                     if drained or time.monotonic() >= self.stop_at:
