@@ -285,32 +285,37 @@ def test_broker_down_at_start_queues_then_delivers_in_order(broker, tmp_path, ca
     assert sink.stats()["reconnects"] == 1
 
 
-def test_a_connection_lost_while_sending_is_a_reconnect_not_a_crash(
-    broker, tmp_path, caplog, monkeypatch
-):
-    """The broker can go between two network loops, so that the send itself fails: seen
-    once in CI (paho's is_published raised, the output's thread restarted with a
-    traceback and forgot its outage). Here the connection's socket is really shut while
-    the 40th message is being sent."""
+def cut_while_sending(monkeypatch, when) -> None:
+    """The output's first connection has its socket really shut (both ways, as when the
+    broker's host goes) just before the publish for which ``when(count, topic, payload)``
+    holds: the broker can go between two network loops, so that the send itself fails."""
     made = []
 
     def client_whose_socket_dies(*args, **kwargs):
         client = create_client(*args, **kwargs)
-        if made:  # only the first connection is cut
+        if made:
             return client
         made.append(client)
         publish, calls = client.publish, [0]
 
-        def cut_then_publish(*a, **k):
+        def cut_then_publish(topic, payload=None, *a, **k):
             calls[0] += 1
-            if calls[0] == 40:
-                client.socket().shutdown(2)  # both ways, as when the broker's host goes
-            return publish(*a, **k)
+            if when(calls[0], topic, payload):
+                client.socket().shutdown(2)
+            return publish(topic, payload, *a, **k)
 
         client.publish = cut_then_publish
         return client
 
     monkeypatch.setattr("edgewatch.outputs.mqtt.create_client", client_whose_socket_dies)
+
+
+def test_a_connection_lost_while_sending_is_a_reconnect_not_a_crash(
+    broker, tmp_path, caplog, monkeypatch
+):
+    """Seen once in CI: paho's is_published raised on such a send, the output's thread
+    restarted with a traceback and forgot its outage."""
+    cut_while_sending(monkeypatch, lambda count, topic, payload: count == 40)
     caplog.set_level(logging.INFO, logger="edgewatch")
     subscriber = Subscriber(broker, "edgewatch/door/inference", client_id="cut-reader")
     sink = open_sink(sink_config(broker, tmp_path, every_n_frames=1))
@@ -324,6 +329,18 @@ def test_a_connection_lost_while_sending_is_a_reconnect_not_a_crash(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     lost = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
     assert len(lost) == 1 and "reconnecting" in lost[0]
+
+
+def test_a_connection_lost_during_the_goodbye_ends_quietly(broker, tmp_path, caplog, monkeypatch):
+    cut_while_sending(monkeypatch, lambda count, topic, payload: payload == "offline")
+    caplog.set_level(logging.INFO, logger="edgewatch")
+    sink = open_sink(sink_config(broker, tmp_path, every_n_frames=1))
+    for i in range(5):
+        sink.write(frame(i), detections(PERSON))
+    sink.close()
+    assert sink.stats()["queued"] == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert status_of(broker, "door") == b"offline"  # the broker sent the will instead
 
 
 def test_broker_restart_mid_run_loses_nothing_and_keeps_order(broker, tmp_path, caplog):

@@ -173,7 +173,7 @@ class CameraLink(SupervisedThread):
                 rows = self.outbox.peek(free, stream=self.camera, after_id=cursor) if free else []
                 for row in rows:
                     info = client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
-                    if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN):
+                    if _send_failed(info):
                         # Lost while sending (the broker went between two loops): this
                         # row and the rest stay in the outbox for the next connection.
                         return mqtt.error_string(info.rc)
@@ -196,6 +196,8 @@ class CameraLink(SupervisedThread):
     def _leave(self, client: mqtt.Client) -> None:
         """A clean goodbye: ``offline`` retained, then DISCONNECT (so no will is sent)."""
         info = client.publish(self.status_topic, "offline", qos=self.qos, retain=True)
+        if _send_failed(info):
+            return  # the connection is gone already: the broker sends the will instead
         deadline = time.monotonic() + 1.0
         while not info.is_published() and time.monotonic() < deadline:
             if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
@@ -205,6 +207,12 @@ class CameraLink(SupervisedThread):
     def close(self, deadline: float) -> None:
         self.stop_at = deadline
         self.wake.set()
+
+
+def _send_failed(info: mqtt.MQTTMessageInfo) -> bool:
+    """paho could not send the message (the connection went); its ``is_published()``
+    would raise."""
+    return info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN)
 
 
 class MqttSink:
