@@ -41,6 +41,23 @@ def vtest_path() -> Path:
 
 
 @pytest.fixture
+def nvdec_clip() -> str:
+    """An H.264/H.265 clip (``EDGEWATCH_GPU_CLIP``) on a machine with NVDEC; skips
+    elsewhere (CI has no GPU). NVDEC takes no MPEG-4 Part 2: not vtest.avi itself."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU (CI has none)")
+    from edgewatch.gpu.decode import nvdec_available
+
+    if not nvdec_available():
+        pytest.skip("PyNvVideoCodec is not installed")
+    clip = os.environ.get("EDGEWATCH_GPU_CLIP")
+    if not clip:
+        pytest.skip("EDGEWATCH_GPU_CLIP names no H.264/H.265 clip")
+    return clip
+
+
+@pytest.fixture
 def port() -> int:
     return free_port()
 

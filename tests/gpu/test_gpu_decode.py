@@ -1,6 +1,7 @@
 """Decoding for the GPU engine, on the CPU decoder (CI has no NVDEC): a primed decoder
 (its first frame decoded early, as shards do before a benchmark starts) yields exactly
-the frames an unprimed one does."""
+the frames an unprimed one does. On a machine with NVDEC: a live camera's frame comes
+back with its own packet."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edgewatch.gpu.decode import CpuDecoder  # noqa: E402
+from edgewatch.gpu.decode import CpuDecoder, NvDecoder  # noqa: E402
 
 
 def first(decoder: CpuDecoder, count: int) -> list:
@@ -43,3 +44,21 @@ def test_pace_is_asked_before_each_packet_goes_in(vtest_path):
     frames = list(itertools.islice(decoder.frames(pace=asked.append), 4))
     assert [index for index, _ in frames] == [0, 1, 2, 3]
     assert asked == [1, 2, 3]  # each before its frame: frame 0 was primed
+
+
+def packets_in_at_each_frame(decoder, count: int) -> tuple[list[int], list]:
+    """How many packets had gone into the decoder when each of the first frames came out."""
+    packets, frames = [], []
+    for _, frame in itertools.islice(decoder.frames(), count):
+        packets.append(decoder._packets)
+        frames.append(frame)
+    return packets, frames
+
+
+def test_nvdec_returns_a_live_cameras_frame_with_its_own_packet(nvdec_clip):
+    live, live_frames = packets_in_at_each_frame(NvDecoder(nvdec_clip, immediate=True), 5)
+    fast, fast_frames = packets_in_at_each_frame(NvDecoder(nvdec_clip), 5)
+    assert live == [1, 2, 3, 4, 5]  # each frame with its packet
+    assert fast == [2, 3, 4, 5, 6]  # a file read for throughput: one packet behind
+    for a, b in zip(live_frames, fast_frames, strict=True):
+        assert a.is_cuda and torch.equal(a, b)

@@ -92,17 +92,8 @@ def test_a_camera_that_cannot_be_opened_ends_alone(vtest_path, tmp_path):
     assert len(results) == FRAMES
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU (CI has none)")
-def test_shards_on_the_gpu_with_nvdec():
-    from edgewatch.gpu.decode import nvdec_available
-
-    if not nvdec_available():
-        pytest.skip("PyNvVideoCodec is not installed")
-    # NVDEC takes H.264 and H.265, not vtest.avi's MPEG-4 Part 2: a clip made from it.
-    clip = os.environ.get("EDGEWATCH_GPU_CLIP")
-    if not clip:
-        pytest.skip("EDGEWATCH_GPU_CLIP names no H.264/H.265 clip")
-    results, engine = run(jobs(clip, ["a", "b"], 0, "nvdec", model_path=MODEL))
+def test_shards_on_the_gpu_with_nvdec(nvdec_clip):
+    results, engine = run(jobs(nvdec_clip, ["a", "b"], 0, "nvdec", model_path=MODEL))
     assert not engine.errors, engine.errors
     assert len(results) == 2 * FRAMES
     assert max(len(r.xyxy) for r in results) >= 3

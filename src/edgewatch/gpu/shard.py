@@ -229,15 +229,21 @@ class _Shard:
     def _decode_once(self, camera: str, source: str, live: bool) -> None:
         from edgewatch.gpu.decode import open_decoder
 
-        loop = self.job.loop or camera in self.job.looped
-        decoder = open_decoder(source, self.gpu_id, loop=loop, kind=self.job.decoder)
+        job = self.job
+        loop = job.loop or camera in job.looped
+        # Live and paced cameras want each frame now; a file read as fast as it goes
+        # wants throughput (see NvDecoder's ``immediate``).
+        immediate = live or bool(job.pace_fps) or camera in job.paced
+        decoder = open_decoder(
+            source, self.gpu_id, loop=loop, kind=job.decoder, immediate=immediate
+        )
         decoder.prime()
         self._primed(camera)
         while not (self._started.wait(0.1) or self.stop.is_set()):
             pass
         begin = time.time()
-        rate = self.job.pace_fps or (decoder.fps if camera in self.job.paced else None)
-        limit = self.job.limits.get(camera, self.job.max_frames)
+        rate = job.pace_fps or (decoder.fps if camera in job.paced else None)
+        limit = job.limits.get(camera, job.max_frames)
         # Live and paced cameras drop a frame when detection is behind, as on the CPU;
         # a file read as fast as it goes waits instead: every frame of it is detected.
         lossy = live or rate is not None
