@@ -46,3 +46,18 @@ def test_how_threads_wait_for_the_gpu_is_set_only_where_a_driver_takes_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str(torch.cuda.is_available())
     assert set_cuda_waiting(0, "spin") in (True, False)
+
+
+def test_the_primary_context_is_the_one_pytorch_works_in():
+    import subprocess
+
+    pytest.importorskip("torch")
+    # A fresh process: PyTorch makes the primary context current on its first CUDA call.
+    code = (
+        "import ctypes, torch; from edgewatch.gpu.device import primary_context as p\n"
+        "if not torch.cuda.is_available(): print(p(0) == 0); raise SystemExit\n"
+        "torch.zeros(1, device='cuda'); c = ctypes.c_void_p()\n"
+        "ctypes.CDLL('libcuda.so.1').cuCtxGetCurrent(ctypes.byref(c)); print(p(0) == c.value != 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

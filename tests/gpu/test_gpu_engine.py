@@ -26,10 +26,11 @@ FRAMES = 12
 MODEL = os.environ.get("EDGEWATCH_SSD_ONNX")
 
 
-def jobs(source: str, cameras: list[str], device: int | None, decoder: str, **options):
+def jobs(source: str, cameras: list[str], device: int | None, decoder: str, processes: int = 2,
+         **options):  # fmt: skip
     config = config_from_dict({})
     high = tuple(DetectionFilter(config.detector, COCO_CLASS_NAMES).thresholds.tolist())
-    shards = plan_shards(cameras, processes=2, devices=[device or 0])
+    shards = plan_shards(cameras, processes=processes, devices=[device or 0])
     return [
         ShardJob(
             shard if device is not None else shard.__class__(shard.index, "cpu", shard.cameras),
@@ -147,6 +148,30 @@ def test_paced_cameras_are_stamped_at_their_capture_moments(vtest_path):
         assert steps == pytest.approx([1 / 30] * (FRAMES - 1), abs=1e-6)
         assert all(r.timestamp <= r.taken_at <= r.detected_at for r in mine)
     assert all(shard["lag_p95_s"] >= 0 for shard in engine.stats.values())
+
+
+def test_paced_cameras_capture_at_their_phase_of_the_frame_period(vtest_path):
+    # Cameras on their own clocks: "b" captures half a frame period after "a", every frame.
+    job_list = jobs(str(vtest_path), ["a", "b"], None, "cpu", processes=1, model_path=MODEL,
+                    pace_fps=10.0, phases={"b": 0.5})  # fmt: skip
+    results, engine = run(job_list)
+    assert not engine.errors and len(results) == 2 * FRAMES
+    captured = {(r.camera, r.index): r.timestamp for r in results}
+    for index in range(FRAMES):
+        # the two threads read the clock at their start a few ms apart at most
+        offset = captured["b", index] - captured["a", index]
+        assert offset == pytest.approx(0.05, abs=0.03)
+
+
+def test_the_benchmark_spreads_its_copies_over_the_frame_period():
+    from edgewatch.bench.gpu import _jobs
+
+    spread = _jobs("clip.mp4", 4, processes=2, devices=[0], spread_phases=True)
+    assert {c: p for job in spread for c, p in job.phases.items()} == {
+        "cam000": 0.0, "cam001": 0.25, "cam002": 0.5, "cam003": 0.75,
+    }  # fmt: skip
+    assert all(set(job.phases) == set(job.sources) for job in spread)
+    assert all(not job.phases for job in _jobs("clip.mp4", 4, processes=2, devices=[0]))
 
 
 def test_a_failure_while_tracking_ends_the_shard_with_that_error(vtest_path, monkeypatch):

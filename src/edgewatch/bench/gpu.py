@@ -32,9 +32,10 @@ LATENCY_TARGET_S = 0.1
 
 
 def _jobs(source: str, streams: int, *, processes: int, devices: list[int], model_path=None,
-          **options):  # fmt: skip
+          spread_phases: bool = False, **options):  # fmt: skip
     """Shard jobs for ``streams`` copies of ``source``, laid out as `edgewatch run` lays
-    out that many cameras with the default config; ``options`` for every shard."""
+    out that many cameras with the default config; ``options`` for every shard. With
+    ``spread_phases``, camera i captures i/streams of a frame period after camera 0."""
     from edgewatch.config import config_from_dict
     from edgewatch.pipeline.build import detector_config
     from edgewatch.pipeline.gpu_stage import shard_jobs
@@ -47,7 +48,13 @@ def _jobs(source: str, streams: int, *, processes: int, devices: list[int], mode
     )
     detector = detector_config(config).model_dump(mode="json")
     jobs = shard_jobs(config, detector, f"cuda:{devices[0]}", processes=processes)
-    return [replace(job, **options) for job in jobs]
+    phases = {}
+    if spread_phases:
+        phases = {camera.name: i / streams for i, camera in enumerate(config.cameras)}
+    return [
+        replace(job, phases={c: phases[c] for c in job.sources if c in phases}, **options)
+        for job in jobs
+    ]
 
 
 class _Sampler:
@@ -104,15 +111,18 @@ class _Sampler:
         }
 
 
-def run_engine(source: str, streams: int, seconds: float, **options) -> dict:
+def run_engine(
+    source: str, streams: int, seconds: float, *, spread_phases: bool = False, **options
+) -> dict:
     """The engine on ``streams`` copies for ``seconds`` from its first result (loading
     the model and CUDA in every shard takes a few seconds before); frames/s, latency,
-    stage times."""
+    stage times. ``spread_phases``: paced copies capture at moments spread evenly over
+    the frame period, as cameras on their own clocks do, not all at one instant."""
     from edgewatch.gpu.engine import GpuEngine
 
     if options.get("decode_only"):  # no results come: the shards time themselves
         options["run_s"] = seconds
-    jobs = _jobs(source, streams, loop=True, **options)
+    jobs = _jobs(source, streams, loop=True, spread_phases=spread_phases, **options)
     per_stream: dict[str, int] = {}
     latency: list[float] = []
     # Where the latency goes: capture -> its batch leaves the collector -> boxes on the
@@ -217,7 +227,8 @@ def run_naive(source: str, seconds: float, model_path: str | None) -> dict:
 
 
 def gpu_bench(source: str, streams: list[int], seconds: float, processes: int | None,
-              model_path: str | None = None, compare_settings: bool = False) -> dict:  # fmt: skip
+              model_path: str | None = None, compare_settings: bool = False,
+              in_phase: bool = False) -> dict:  # fmt: skip
     import torch
 
     from edgewatch.gpu.shards import default_processes
@@ -244,10 +255,9 @@ def gpu_bench(source: str, streams: list[int], seconds: float, processes: int | 
             source, most, seconds, messages=True, gil_switch_s=0.005, **layout
         )
     figures["unpaced"] = run_engine(source, most, seconds, messages=True, **layout)
-    figures["paced"] = [
-        run_engine(source, n, seconds, pace_fps=PACE_FPS, messages=True, **layout)
-        for n in sorted(streams)
-    ]
+    figures["phases"] = "in phase" if in_phase else "spread"
+    paced = dict(pace_fps=PACE_FPS, messages=True, spread_phases=not in_phase, **layout)
+    figures["paced"] = [run_engine(source, n, seconds, **paced) for n in sorted(streams)]
     return figures
 
 
@@ -284,12 +294,16 @@ def print_gpu_bench(figures: dict, seconds: float) -> None:
           f"ceiling (target 95%), {engine / naive:.1f}x naive (target 10x); "
           f"{figures['unpaced']}")  # fmt: skip
     best = 0
+    phases = {
+        "spread": "capture moments spread over the frame period",
+        "in phase": "every copy captures at the same instant",
+    }[figures["phases"]]
     for run in figures["paced"]:
         ok = sustained(run, seconds)
         best = max(best, run["streams"] if ok else 0)
         verdict = "SUSTAINED" if ok else "not sustained"
         print(
-            f"paced {run['streams']} streams at 30 fps: {verdict}; slowest stream "
+            f"paced {run['streams']} streams at 30 fps ({phases}): {verdict}; slowest stream "
             f"{run['slowest_stream_fps']:.1f} fps, dropped {run['dropped']}, latency p50 "
             f"{run['latency_p50_ms']:.1f} ms p95 {run['latency_p95_ms']:.1f} ms (p95 by part "
             f"{run['latency_p95_ms_by_part']}), decode lag p95 {run['decode_lag_p95_ms']:.0f} "
@@ -317,7 +331,7 @@ def print_gpu(args) -> int:
     seconds = float(args.seconds or 20)
     figures = gpu_bench(
         str(args.source), streams, seconds, args.processes, args.model_path,
-        compare_settings=args.compare_settings,
+        compare_settings=args.compare_settings, in_phase=args.in_phase,
     )  # fmt: skip
     print_gpu_bench(figures, seconds)
     if args.json:

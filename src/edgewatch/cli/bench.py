@@ -71,6 +71,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "--compare-settings", action="store_true",
         help="gpu: also run the engine with CUDA's spinning waits and Python's 5 ms GIL switch",
     )  # fmt: skip
+    bench.add_argument(
+        "--in-phase", action="store_true",
+        help="gpu: paced copies all capture at one instant (the worst case), not at moments "
+        "spread over the frame period as cameras on their own clocks do",
+    )  # fmt: skip
     bench.add_argument("--model-path", help="gpu: an ONNX build of the SSD instead of the cache's")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
     bench.set_defaults(func=cmd_bench)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from edgewatch.gpu.device import primary_context
+
 log = logging.getLogger(__name__)
 
 
@@ -88,7 +90,10 @@ class NvDecoder(_Decoder):
         options = dict(
             gpuid=gpu_id,
             codec=self._demuxer.GetNvCodecId(),
-            cudacontext=0,
+            # PyTorch's context: given 0, PyNvVideoCodec makes a context per decoder, and
+            # contexts take turns on the GPU (H200, 8 decoding threads in one process:
+            # 1,550 frames/s, 1,854 in the one context).
+            cudacontext=primary_context(gpu_id),
             cudastream=self._cuda_stream.cuda_stream,
             usedevicememory=True,
         )

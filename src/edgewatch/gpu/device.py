@@ -50,6 +50,24 @@ def _nvidia_driver() -> bool:
 _SCHEDULING = {"blocking": 0x04, "spin": 0x01}
 
 
+def primary_context(gpu_id: int) -> int:
+    """The handle of GPU ``gpu_id``'s primary context, the one PyTorch works in, for a
+    library that takes a context (PyNvVideoCodec); 0 where the driver is missing or
+    refuses. The reference taken here is kept for the life of the process."""
+    import ctypes
+
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+        device, context = ctypes.c_int(), ctypes.c_void_p()
+        if driver.cuInit(0) or driver.cuDeviceGet(ctypes.byref(device), gpu_id):
+            return 0
+        if driver.cuDevicePrimaryCtxRetain(ctypes.byref(context), device):
+            return 0
+        return context.value or 0
+    except OSError:
+        return 0
+
+
 def set_cuda_waiting(gpu_id: int, how: str = "blocking") -> bool:
     """How a thread waiting for GPU ``gpu_id`` waits: ``blocking`` sleeps until the GPU is
     done, ``spin`` polls. CUDA's default (``auto``) spins while there are fewer busy

@@ -49,6 +49,10 @@ class ShardJob:
     max_wait_s: float = 0.02
     pace_fps: float | None = None  # every camera paced at this rate (the bench)
     paced: frozenset[str] = frozenset()  # cameras paced at their own rate (realtime files)
+    # Paced cameras: when in its frame period each captures (0 to 1, default 0). Cameras
+    # that run on their own clocks capture at moments spread over the period; all at 0,
+    # every camera's frame arrives at one instant (the benchmark's worst case).
+    phases: dict[str, float] = field(default_factory=dict)
     loop: bool = False  # every file starts again at its end (the bench)
     looped: frozenset[str] = frozenset()  # cameras whose file starts again at its end
     decode_only: bool = False  # the NVDEC ceiling: decode and count, nothing else
@@ -241,8 +245,8 @@ class _Shard:
         self._primed(camera)
         while not (self._started.wait(0.1) or self.stop.is_set()):
             pass
-        begin = time.time()
         rate = job.pace_fps or (decoder.fps if camera in job.paced else None)
+        begin = time.time() + (job.phases.get(camera, 0.0) / rate if rate else 0.0)
         limit = job.limits.get(camera, job.max_frames)
         # Live and paced cameras drop a frame when detection is behind, as on the CPU;
         # a file read as fast as it goes waits instead: every frame of it is detected.
