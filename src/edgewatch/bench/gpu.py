@@ -258,6 +258,9 @@ def gpu_bench(source: str, streams: list[int], seconds: float, processes: int | 
     figures["phases"] = "in phase" if in_phase else "spread"
     paced = dict(pace_fps=PACE_FPS, messages=True, spread_phases=not in_phase, **layout)
     figures["paced"] = [run_engine(source, n, seconds, **paced) for n in sorted(streams)]
+    # Again at the end: a machine's cores can give less a few minutes later (neighbours
+    # on the host), and then every figure between the two was measured on less.
+    figures["cpu_reference_after"] = cpu_reference()
     return figures
 
 
@@ -312,6 +315,9 @@ def print_gpu_bench(figures: dict, seconds: float) -> None:
             f"{run['cpu_cores_used']} cores; stages {run['stage_ms_per_frame']}"
         )
     print(f"streams sustained at 30 fps: {best}")
+    if "cpu_reference_after" in figures:
+        print("after the runs: ", end="")
+        print_cpu_reference(figures["cpu_reference_after"])
 
 
 def print_gpu(args) -> int:
