@@ -20,18 +20,63 @@ WALKER_AT_FRAME_1 = np.array([251, 220, 282, 304], np.float32)  # walks right, l
 
 
 @pytest.fixture(scope="module")
-def tracked(vtest_path):
-    """Per frame: the tracker's output over the detector's (confidence 0.1) detections."""
+def frames(vtest_path) -> list[np.ndarray]:
+    return read_frames(vtest_path, list(range(FRAMES)))
+
+
+@pytest.fixture(scope="module")
+def detections(frames) -> list:
+    """The detector's (confidence 0.1) detections of each frame."""
     from edgewatch.detect import create_detector
     from edgewatch.detect.base import DetectorConfig
 
     detector = create_detector(DetectorConfig(confidence=0.1))
-    frames = read_frames(vtest_path, list(range(FRAMES)))
-    detections = []
+    found = []
     for i in range(0, FRAMES, 8):
-        detections += detector.detect(frames[i : i + 8])
+        found += detector.detect(frames[i : i + 8])
+    return found
+
+
+@pytest.fixture(scope="module")
+def tracked(frames, detections):
+    """Per frame: the tracker's output over the detector's (confidence 0.1) detections."""
     tracker = ByteTracker(TrackerConfig(), detections[0].class_names)
     return [tracker.update(d, i / FPS, image=frames[i]) for i, d in enumerate(detections)]
+
+
+def test_cameras_tracked_together_get_what_a_tracker_each_gives(detections):
+    # The GPU engine's shards track one frame of many cameras at once (by position).
+    # Each camera here sees the footage from its own start, at its own uneven pace, and
+    # each round holds some of the cameras, in any order: the results must be the same
+    # to the bit as a tracker per camera, IDs included (each camera numbers its own).
+    cameras, rng = 6, np.random.default_rng(7)
+    names = detections[0].class_names
+    footage = [detections[40 * k :] + detections[: 40 * k] for k in range(cameras)]
+    alone = [ByteTracker(TrackerConfig(), names) for _ in range(cameras)]
+    together = ByteTracker(TrackerConfig(), names, lanes=cameras)
+    shown = [0] * cameras
+    clock = np.zeros(cameras)
+    compared = highest_id = 0
+    for _ in range(2 * FRAMES):
+        lanes = [int(k) for k in rng.permutation(cameras) if rng.random() < 0.7]
+        lanes = [k for k in lanes if shown[k] < FRAMES]
+        round_ = []
+        for k in lanes:
+            clock[k] += rng.choice([0.1, 0.1, 0.2, 0.5])  # skipped frames, pauses
+            round_.append((k, footage[k][shown[k]], float(clock[k])))
+            shown[k] += 1
+        expected = [alone[k].update(found, t) for k, found, t in round_]
+        for want, got in zip(expected, together.update_lanes(round_), strict=True):
+            assert np.array_equal(got.tracker_id, want.tracker_id)
+            assert np.array_equal(got.xyxy, want.xyxy)
+            assert np.array_equal(got.class_id, want.class_id)
+            assert got.data.keys() == want.data.keys()
+            assert all(np.array_equal(got.data[key], want.data[key]) for key in want.data)
+            compared += len(want)
+            highest_id = max(highest_id, int(got.tracker_id.max(initial=0)))
+    assert compared > 5000  # not vacuous: thousands of tracked objects compared
+    assert min(shown) == FRAMES
+    assert 10 < highest_id < 60  # each camera numbers its own (together: over 100)
 
 
 def frames_of(tracked, track_id: int) -> list[int]:

@@ -109,6 +109,31 @@ def _tracker_ms(start: float, seconds: float) -> float:
     return elapsed / frames * 1e3
 
 
+def bench_cameras_together(cameras: int = 8, objects: int = 8, frames: int = 300) -> dict:
+    """ms a camera's frame with a tracker per camera, and with the cameras tracked
+    together a round at a time (`CameraTrackers(together=True)`, as the GPU engine's
+    shards track a batch), position only, on the same synthetic scenes in one run."""
+    from edgewatch.track.cameras import CameraTrackers
+
+    scenes = {f"cam{k}": synthetic_scene(objects, frames, seed=k) for k in range(cameras)}
+    config = TrackerConfig(appearance=False)
+    timings = {}
+    for together in (False, True):
+        trackers = CameraTrackers(scenes, config, {0: "person"}, together=together)
+        started = time.perf_counter()
+        for i in range(frames):
+            batch = [(camera, scene[i], i / 10.0) for camera, scene in scenes.items()]
+            trackers.update_batch(batch)
+        timings[together] = (time.perf_counter() - started) / (frames * cameras) * 1e3
+    return {
+        "cameras": cameras,
+        "objects": objects,
+        "apart_ms": round(timings[False], 4),
+        "together_ms": round(timings[True], 4),
+        "speedup": round(timings[False] / timings[True], 2),
+    }
+
+
 def print_cpu_reference(figures: dict) -> None:
     print(
         f"CPU reference (the tracker, 8 objects a frame): {figures['one_core_ms']:.3f} ms a "
@@ -121,6 +146,7 @@ def tracking_bench(frames: int = 500) -> dict:
     """Tracker and event engine cost per frame with 50 objects in view (synthetic)."""
     tracker = bench_tracker(objects=50, frames=frames)
     events = bench_events(objects=50, frames=frames)
+    together = bench_cameras_together()
     engine_ms = events["engine"]["per_frame_us_mean"] / 1000
     snapshots_ms = events["with_snapshots"]["per_frame_us_mean"] / 1000
     return {
@@ -130,6 +156,7 @@ def tracking_bench(frames: int = 500) -> dict:
         "events_with_snapshots_ms": round(snapshots_ms, 3),
         "total_ms": round(tracker["ms_per_frame_mean"] + engine_ms, 3),
         "track_ids": tracker["track_ids"],
+        "cameras_together": together,
     }
 
 
@@ -140,6 +167,13 @@ def print_tracking(figures: dict) -> None:
         f"(2 zones, 1 line), total {figures['total_ms']:.3f} ms/frame "
         f"({'MET' if figures['total_ms'] < 1 else 'MISSED'}: < 1 ms); with snapshot "
         f"copies and JPEG writes the engine averages {figures['events_with_snapshots_ms']:.3f} ms"
+    )
+    together = figures["cameras_together"]
+    print(
+        f"{together['cameras']} cameras, {together['objects']} objects each, by position: "
+        f"{together['apart_ms']:.3f} ms a camera's frame with a tracker each, "
+        f"{together['together_ms']:.3f} tracked together a round at a time "
+        f"({together['speedup']:.2f}x)"
     )
 
 

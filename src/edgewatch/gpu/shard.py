@@ -199,9 +199,10 @@ class _Shard:
             high = None
             if self.job.high_confidence:
                 high = np.array(self.job.high_confidence, np.float32)
+            # One tracker, a lane a camera: a batch's frames are tracked a round at a time.
             trackers = CameraTrackers(
                 self.job.sources, TrackerConfig(**self.job.tracker), detector.class_names,
-                high_confidence=high,
+                high_confidence=high, together=True,
             )  # fmt: skip
         return detector, trackers
 
@@ -357,12 +358,15 @@ class _Shard:
 
         clock = time.perf_counter
         t2 = clock()
+        if trackers is not None:
+            found = trackers.update_batch(
+                [(camera, detections, timestamp) for (camera, _, timestamp, _), detections
+                 in zip(batch, found, strict=True)]
+            )  # fmt: skip
         out = []
         for (camera, index, timestamp, nv12), detections, (height, width) in zip(
             batch, found, sizes, strict=True
         ):
-            if trackers is not None:
-                detections = trackers.update(camera, detections, timestamp)
             picture = nv12_to_bgr_host(nv12) if self._looked_at(camera, detections) else None
             result = FrameResult(
                 camera, index, timestamp, width, height, detections.xyxy,

@@ -32,12 +32,15 @@ is the optimal one nearly always, without a dependency. A track's label is the c
 the largest summed confidence over its matches, so one odd detection does not relabel it.
 
 Tracks are kept in parallel numpy arrays, not objects: about 1 ms a frame for 50 objects
-by position alone; the colours cost about 40 microseconds a box described.
+by position alone; the colours cost about 40 microseconds a box described. A tracker can
+keep several cameras apart (lanes: each track has one, pairs across lanes never match,
+each lane numbers its own IDs), and `update_lanes` updates one frame of each at once: the
+numpy calls, which cost more than their arithmetic on a few boxes, are made once for all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -84,6 +87,11 @@ def _no_pairs() -> tuple[np.ndarray, np.ndarray]:
 
 
 SCORE_HISTORY = 10  # confidences a track's score is the median of
+# The per-track columns, one row per track, kept in step.
+_COLUMNS = (
+    "_ids", "_lane", "_mean", "_cov", "_xyxy", "_conf", "_votes", "_label", "_first_seen",
+    "_last_seen", "_hits", "_active", "_scores", "_best", "_sure", "_looks",
+)  # fmt: skip
 LOOK_EVERY = 3  # a followed object's colours are refreshed every this many detections
 
 
@@ -125,6 +133,11 @@ class ByteTracker:
     box. ``update(None, t)`` stands for a frame the detector skipped: it reports the
     predicted boxes of the tracks matched at the last detection. IDs start at 1 and are
     never reused.
+
+    With ``lanes`` > 1 it tracks that many cameras apart (``update(..., lane=k)``), and
+    `update_lanes` takes one frame of several at once: the results of a tracker per camera
+    updated one by one, for about the numpy work of one update (the GPU engine's shards
+    track a batch of many cameras' frames).
     """
 
     def __init__(
@@ -133,23 +146,27 @@ class ByteTracker:
         class_names: Mapping[int, str],
         *,
         high_confidence: np.ndarray | None = None,
+        lanes: int = 1,
     ) -> None:
         """``high_confidence``: per class id, the score from which a detection starts and
         first-matches tracks (`edgewatch run` passes the detector's per-class thresholds);
-        default ``config.high_confidence`` for every class."""
+        default ``config.high_confidence`` for every class. ``lanes``: the cameras it
+        tracks apart (see the class)."""
         self.config = config
         self.class_names = class_names
         self._num_classes = max(class_names, default=-1) + 1
         if high_confidence is None:
             high_confidence = np.full(max(self._num_classes, 1), config.high_confidence)
         self._high = np.asarray(high_confidence, np.float32).reshape(-1)
-        self._next_id = 1
+        self.lanes = lanes
+        self._next_id = np.ones(lanes, np.int64)  # per lane: each numbers its own from 1
         self.reset()
 
     def reset(self) -> None:
         """Forgets every track (IDs keep increasing, so no ID is ever reused)."""
-        self._last_t: float | None = None
+        self._last_t = np.full(self.lanes, np.nan)  # per lane: its latest update (NaN: none)
         self._ids = np.zeros(0, np.int64)
+        self._lane = np.zeros(0, np.int64)
         self._mean = np.zeros((0, 8))
         self._cov = np.zeros((0, 8, 8))
         self._xyxy = np.zeros((0, 4), np.float32)  # last matched detection box
@@ -168,9 +185,17 @@ class ByteTracker:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def _predict(self, timestamp: float) -> None:
-        dt = 0.0 if self._last_t is None else timestamp - self._last_t
-        self._last_t = timestamp if self._last_t is None else max(self._last_t, timestamp)
+    def _predict(self, lanes: np.ndarray, times: np.ndarray) -> None:
+        """Moves the tracks (all of ``lanes``: see `_only`) on to their lane's time."""
+        last = self._last_t[lanes]
+        step = np.where(np.isnan(last), 0.0, times - last)  # a lane's first update: none
+        self._last_t[lanes] = np.fmax(last, times)
+        if len(lanes) == 1:
+            dt = float(step[0])
+        else:
+            by_lane = np.zeros(self.lanes)
+            by_lane[lanes] = step
+            dt = by_lane[self._lane]
         # A lost track keeps its course but not its growth (ByteTrack zeroes h velocity).
         self._mean[~self._active, 7] = 0.0
         self._mean, self._cov = kalman.predict(self._mean, self._cov, dt)
@@ -202,17 +227,79 @@ class ByteTracker:
         *,
         observed: np.ndarray | None = None,
         image: np.ndarray | None = None,
+        lane: int = 0,
     ) -> Detections:
         """``detections`` of the whole frame, or (``observed``: xyxy regions) of those parts
         of it only; None for a frame the detector skipped. A track followed until now and
         not looked at (skipped, or outside the regions) is not aged: it is reported where
         it is predicted to be, as nothing contradicts it. ``image``: the BGR frame, for
-        appearance (without it, position alone)."""
-        self._predict(timestamp)
-        if detections is None:
-            return self._predicted_output(timestamp)
+        appearance (without it, position alone). ``lane``: its camera, in a tracker of
+        several."""
+        aside = self._only(np.array([lane]))
+        try:
+            self._predict(np.array([lane]), np.array([timestamp], np.float64))
+            if detections is None:
+                return self._predicted_output(timestamp)
+            return self._associate(detections, timestamp, lane, None, observed, image)[0]
+        finally:
+            self._restore(aside)
+
+    def update_lanes(self, frames: Sequence[tuple[int, Detections, float]]) -> list[Detections]:
+        """One frame each of several lanes, as (lane, detections, timestamp): each one's
+        tracked detections, in order, as `update` on each would give them, by position
+        only (no image, no observed regions)."""
+        if not frames:
+            return []
+        lanes = np.array([lane for lane, _, _ in frames], np.int64)
+        if len(np.unique(lanes)) != len(lanes):
+            raise ValueError("update_lanes takes one frame a lane: split the rest into rounds")
+        times = np.array([timestamp for _, _, timestamp in frames], np.float64)
+        parts = [detections for _, detections, _ in frames]
+        aside = self._only(lanes)
+        try:
+            self._predict(lanes, times)
+            clock = np.zeros(self.lanes)  # each lane's time now
+            clock[lanes] = times
+            lane_of = np.repeat(lanes, [len(part) for part in parts])
+            out, out_lanes = self._associate(_concat(*parts), clock, -1, lane_of)
+        finally:
+            self._restore(aside)
+        return [out[_indices(out_lanes == lane)] for lane in lanes]
+
+    def _only(self, lanes: np.ndarray) -> dict[str, np.ndarray] | None:
+        """Sets the tracks of the other lanes aside, for `_restore` to put back: an update
+        sees only its own lanes' tracks."""
+        if self.lanes == 1:
+            return None
+        mine = np.isin(self._lane, lanes)
+        if mine.all():
+            return None
+        aside = {name: getattr(self, name)[~mine] for name in _COLUMNS}
+        self._select(mine)
+        return aside
+
+    def _restore(self, aside: dict[str, np.ndarray] | None) -> None:
+        if aside is not None:
+            for name in _COLUMNS:
+                setattr(self, name, np.concatenate([getattr(self, name), aside[name]]))
+
+    def _associate(
+        self,
+        detections: Detections,
+        clock: float | np.ndarray,
+        lane: int,
+        lane_of: np.ndarray | None = None,
+        observed: np.ndarray | None = None,
+        image: np.ndarray | None = None,
+    ) -> tuple[Detections, np.ndarray]:
+        """The update after the prediction: matches, corrects, starts, reports. ``clock``:
+        the time now and ``lane`` the one lane updated, or (several lanes) each lane's
+        time and ``lane_of`` each detection's lane. Returns the report and the lane of
+        each of its rows."""
         cfg = self.config
         conf = detections.confidence
+        now = self._now(clock)  # each track's time (one number for one lane)
+        seen_at = clock if lane_of is None else clock[lane_of]  # each detection's
         predicted = kalman.cxcyah_to_xyxy(self._mean[:, :4])
         n_tracks = len(self._ids)
         unseen = np.zeros(n_tracks, bool)
@@ -231,7 +318,7 @@ class ByteTracker:
         # Confirmed objects choose first, new tracks take what is left: a duplicate box
         # beside a person starts a track that must not take the person over. Predictions
         # of tracks lost long ago say little: those are only found again by their looks.
-        recent = timestamp - self._last_seen <= cfg.lost_timeout_s
+        recent = now - self._last_seen <= cfg.lost_timeout_s
         # Grown once here, for every stage that compares them (`buffered_iou`).
         track_boxes = _buffered(predicted, cfg.match_buffer)
         det_boxes = _buffered(detections.xyxy, cfg.match_buffer)
@@ -240,7 +327,10 @@ class ByteTracker:
             candidates = _indices(group)
             if not len(candidates) or not len(open_high):
                 continue
-            score = iou_matrix(track_boxes[candidates], det_boxes[open_high])
+            score = self._apart(
+                iou_matrix(track_boxes[candidates], det_boxes[open_high]),
+                candidates, open_high, lane_of,
+            )  # fmt: skip
             threshold = cfg.match_iou
             if looks is not None:
                 score, threshold = self._with_looks(score, candidates, looks, open_high), 1.0
@@ -268,9 +358,8 @@ class ByteTracker:
         second = _indices(free & self._active)
         low = _indices((conf >= cfg.low_confidence) & ~is_high)
         if len(second) and len(low):
-            rows, cols = greedy_match(
-                iou_matrix(predicted[second], detections.xyxy[low]), cfg.low_match_iou
-            )
+            score = iou_matrix(predicted[second], detections.xyxy[low])
+            rows, cols = greedy_match(self._apart(score, second, low, lane_of), cfg.low_match_iou)
             matched_t.append(second[rows])
             matched_d.append(low[cols])
             free[second[rows]] = False
@@ -279,7 +368,7 @@ class ByteTracker:
         taken[np.concatenate(matched_d)] = True
         left_over = high[~taken[high]]
         if looks is not None:
-            rows, cols = self._refind(free, left_over, detections, looks, timestamp, image)
+            rows, cols = self._refind(free, left_over, detections, looks, clock, image)
             matched_t.append(rows)
             matched_d.append(left_over[cols])
             taken[left_over[cols]] = True
@@ -292,11 +381,14 @@ class ByteTracker:
         # beside the whole person), not a second object.
         start_at = self._high[classes[left_over]] + cfg.start_margin
         left_over = left_over[conf[left_over] >= np.minimum(start_at, 1.0)]
-        inside = _covered(detections.xyxy[left_over], detections.xyxy[dets])
+        lanes = None if lane_of is None else (lane_of[left_over], lane_of[dets])
+        inside = _covered(detections.xyxy[left_over], detections.xyxy[dets], lanes)
         left_over = left_over[inside < cfg.start_max_covered]
-        self._correct(tracks, detections, dets, timestamp, looks)
-        new = self._start(detections, left_over, timestamp, looks)
+        self._correct(tracks, detections, dets, _at(seen_at, dets), looks)
+        new_lanes = np.full(len(left_over), lane) if lane_of is None else lane_of[left_over]
+        new = self._start(detections, left_over, _at(seen_at, left_over), new_lanes, looks)
         self._confirm()
+        now = self._now(clock)  # the new tracks' too
 
         matched = np.zeros(len(self._ids), bool)
         matched[tracks] = True
@@ -304,10 +396,10 @@ class ByteTracker:
         carried = np.zeros(len(self._ids), bool)
         carried[:n_tracks] = unseen
         carried &= ~matched
-        self._last_seen[carried] = timestamp
+        self._last_seen[carried] = _at(now, carried)
         self._active = matched | carried
         # Unconfirmed tracks that missed a detection are blips; lost ones are kept a while.
-        keep = self._active | self._still_kept(timestamp)
+        keep = self._active | self._still_kept(now)
         out_tracks = _indices(matched & self._confirmed())
         det_of_track = np.full(len(self._ids), -1, np.int64)
         det_of_track[tracks] = dets
@@ -321,15 +413,28 @@ class ByteTracker:
             class_names=detections.class_names,
             data={
                 **{key: column[shown] for key, column in detections.data.items()},
-                "seen_s": timestamp - self._first_seen[out_tracks],
+                "seen_s": _at(now, out_tracks) - self._first_seen[out_tracks],
                 "score": self._score(out_tracks),
                 "top_score": self._best[out_tracks],
             },
         )
+        out_lanes = self._lane[out_tracks]
         if carried.any():
-            out = _concat(out, self._rows(_indices(carried & self._confirmed()), timestamp))
+            out = _concat(out, self._rows(_indices(carried & self._confirmed()), clock))
         self._select(keep)
-        return out
+        return out, out_lanes
+
+    def _now(self, clock: float | np.ndarray) -> float | np.ndarray:
+        """Each track's time now: the one time of a one-lane update, or its lane's."""
+        return clock if np.ndim(clock) == 0 else clock[self._lane]
+
+    def _apart(
+        self, score: np.ndarray, tracks: np.ndarray, dets: np.ndarray, lane_of: np.ndarray | None
+    ) -> np.ndarray:
+        """Match scores with the pairs of different lanes (cameras) at 0."""
+        if lane_of is None:
+            return score
+        return np.where(self._lane[tracks][:, None] == lane_of[dets][None, :], score, 0.0)
 
     def _with_looks(
         self, iou: np.ndarray, tracks: np.ndarray, looks: appearance.LazyLooks, boxes: np.ndarray
@@ -412,11 +517,11 @@ class ByteTracker:
             threshold = self._high[self._threshold_rows(self._label[unsure])]
             self._sure[unsure[self._score(unsure) >= threshold]] = True
 
-    def moving_boxes(self, min_speed: float) -> np.ndarray:
+    def moving_boxes(self, min_speed: float, lane: int = 0) -> np.ndarray:
         """Predicted xyxy boxes of the tracks followed now that move faster than
-        ``min_speed`` pixels a second (motion gating looks around them)."""
+        ``min_speed`` pixels a second (motion gating looks around them), of ``lane``."""
         speed = np.hypot(self._mean[:, 4], self._mean[:, 5])
-        moving = self._active & self._confirmed() & (speed > min_speed)
+        moving = self._active & self._confirmed() & (speed > min_speed) & (self._lane == lane)
         return kalman.cxcyah_to_xyxy(self._mean[moving, :4])
 
     def _correct(
@@ -424,9 +529,10 @@ class ByteTracker:
         tracks: np.ndarray,
         detections: Detections,
         dets: np.ndarray,
-        timestamp: float,
+        timestamp: float | np.ndarray,
         looks: appearance.LazyLooks | None,
     ) -> None:
+        """``timestamp``: when the detections were seen (one time, or one a pair)."""
         if not len(tracks):
             return
         boxes = detections.xyxy[dets]
@@ -466,30 +572,38 @@ class ByteTracker:
         self,
         detections: Detections,
         dets: np.ndarray,
-        timestamp: float,
+        seen_at: float | np.ndarray,
+        lanes: np.ndarray,
         looks: appearance.LazyLooks | None,
     ) -> np.ndarray:
-        """Appends a track per detection; returns their indices."""
+        """Appends a track per detection; returns their indices. ``seen_at``: when each
+        was seen (or one time for all), ``lanes``: each one's lane."""
         n = len(dets)
         first = len(self._ids)
         if not n:
             return np.arange(first, first)
+        # Each lane numbers its own tracks; a lane's detections lie together, in order.
+        starts = np.r_[True, lanes[1:] != lanes[:-1]]
+        rank = np.arange(n) - np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+        ids = self._next_id[lanes] + rank
+        self._next_id += np.bincount(lanes, minlength=self.lanes)
+        when = np.broadcast_to(seen_at, n).astype(np.float64)
         boxes = detections.xyxy[dets]
         mean, cov = kalman.initiate(kalman.xyxy_to_cxcyah(boxes))
         classes = detections.class_id[dets]
         votes = np.zeros((n, self._votes.shape[1]), np.float32)
         valid = (classes >= 0) & (classes < votes.shape[1])
         votes[_indices(valid), classes[valid]] = detections.confidence[dets][valid]
-        self._ids = np.concatenate([self._ids, np.arange(self._next_id, self._next_id + n)])
-        self._next_id += n
+        self._ids = np.concatenate([self._ids, ids])
+        self._lane = np.concatenate([self._lane, lanes])
         self._mean = np.concatenate([self._mean, mean])
         self._cov = np.concatenate([self._cov, cov])
         self._xyxy = np.concatenate([self._xyxy, boxes])
         self._conf = np.concatenate([self._conf, detections.confidence[dets]])
         self._votes = np.concatenate([self._votes, votes])
         self._label = np.concatenate([self._label, classes])
-        self._first_seen = np.concatenate([self._first_seen, np.full(n, timestamp)])
-        self._last_seen = np.concatenate([self._last_seen, np.full(n, timestamp)])
+        self._first_seen = np.concatenate([self._first_seen, when])
+        self._last_seen = np.concatenate([self._last_seen, when])
         self._hits = np.concatenate([self._hits, np.ones(n, np.int64)])
         self._active = np.concatenate([self._active, np.zeros(n, bool)])
         scores = np.full((n, SCORE_HISTORY), np.nan, np.float32)
@@ -507,11 +621,7 @@ class ByteTracker:
     def _select(self, keep: np.ndarray) -> None:
         if keep.all():  # the usual frame: nobody dropped, nothing to copy
             return
-        for name in (
-            "_ids", "_mean", "_cov", "_xyxy", "_conf", "_votes", "_label",
-            "_first_seen", "_last_seen", "_hits", "_active", "_scores", "_best", "_sure",
-            "_looks",
-        ):  # fmt: skip
+        for name in _COLUMNS:
             setattr(self, name, getattr(self, name)[keep])
 
     def _still_kept(self, timestamp: float) -> np.ndarray:
@@ -553,11 +663,17 @@ def _pushed(history: np.ndarray, latest: np.ndarray) -> np.ndarray:
     return out
 
 
-def _covered(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """(N,) the largest share of each box's area that one of ``others`` covers."""
+def _covered(
+    boxes: np.ndarray, others: np.ndarray, lanes: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
+    """(N,) the largest share of each box's area that one of ``others`` covers (of the
+    same lane, where ``lanes`` gives both sides' lanes)."""
     if not len(boxes) or not len(others):
         return np.zeros(len(boxes))
-    return covered_share(boxes, others).max(axis=1)
+    share = covered_share(boxes, others)
+    if lanes is not None:
+        share = np.where(lanes[0][:, None] == lanes[1][None, :], share, 0.0)
+    return share.max(axis=1)
 
 
 def _walked_out(
@@ -573,12 +689,19 @@ def _walked_out(
     )  # fmt: skip
 
 
-def _concat(a: Detections, b: Detections) -> Detections:
+def _concat(*parts: Detections) -> Detections:
+    if len(parts) == 1:
+        return parts[0]
     return Detections(
-        xyxy=np.concatenate([a.xyxy, b.xyxy]),
-        confidence=np.concatenate([a.confidence, b.confidence]),
-        class_id=np.concatenate([a.class_id, b.class_id]),
-        tracker_id=np.concatenate([a.tracker_id, b.tracker_id]),
-        class_names=a.class_names,
-        data={k: np.concatenate([a.data[k], b.data[k]]) for k in a.data},
+        xyxy=np.concatenate([p.xyxy for p in parts]),
+        confidence=np.concatenate([p.confidence for p in parts]),
+        class_id=np.concatenate([p.class_id for p in parts]),
+        tracker_id=np.concatenate([p.tracker_id for p in parts]),
+        class_names=parts[0].class_names,
+        data={k: np.concatenate([p.data[k] for p in parts]) for k in parts[0].data},
     )
+
+
+def _at(times: float | np.ndarray, rows: np.ndarray) -> float | np.ndarray:
+    """``times`` at ``rows``: one time stays one time."""
+    return times if np.ndim(times) == 0 else times[rows]

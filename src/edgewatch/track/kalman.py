@@ -61,19 +61,44 @@ def initiate(measurement: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, cov
 
 
-def predict(mean: np.ndarray, cov: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """Moves every track `dt` seconds along its velocity; uncertainty grows with dt."""
-    if dt <= 0 or len(mean) == 0:
+def predict(
+    mean: np.ndarray, cov: np.ndarray, dt: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Moves every track ``dt`` seconds (one number, or one per track: cameras updated
+    together) along its velocity; uncertainty grows with dt. A dt of 0 or less leaves a
+    track as it is.
+
+    F = [[I, dt I], [0, I]] applied by blocks rather than multiplied: F P adds dt times
+    the velocity rows to the position rows, (F P) F^T the same with the columns; the
+    same arithmetic for one dt or one per track."""
+    n = len(mean)
+    if n == 0:
         return mean, cov
-    f = np.eye(8)
-    f[_IDX4, _IDX4 + 4] = dt
+    if np.ndim(dt) == 0:
+        if dt <= 0:
+            return mean, cov
+        step = np.float64(dt)
+        by_row = by_block = step
+    else:
+        step = np.maximum(np.asarray(dt, np.float64), 0.0)
+        by_row, by_block = step[:, None], step[:, None, None]
+    moved = mean.copy()
+    moved[:, :4] += by_row * mean[:, 4:]
+    rows = cov.reshape(n, 2, 4, 8).copy()  # [track, position/velocity, axis, column]
+    rows[:, 0] += by_block * rows[:, 1]
+    columns = rows.reshape(n, 8, 2, 4)  # [track, row, position/velocity, axis]
+    columns[:, :, 0] += by_block * columns[:, :, 1]
+    grown = columns.reshape(n, 8, 8)
+    # Process noise on the diagonal (a strided view: every 9th of the 64 entries).
+    noise = np.empty((n, 8))
     h = mean[:, 3]
-    scale = dt / _REF_DT  # variance of a random walk grows linearly in time
-    mean = mean @ f.T
-    cov = f @ cov @ f.T
-    cov[:, _IDX4, _IDX4] += _std(h, _W_POS, 1e-2) ** 2 * scale
-    cov[:, _IDX4 + 4, _IDX4 + 4] += _std(h, _W_VEL / _REF_DT, 1e-5 / _REF_DT) ** 2 * scale
-    return mean, cov
+    noise[:, 0] = noise[:, 1] = noise[:, 3] = (_W_POS * h) ** 2
+    noise[:, 2] = 1e-2**2
+    noise[:, 4] = noise[:, 5] = noise[:, 7] = (_W_VEL / _REF_DT * h) ** 2
+    noise[:, 6] = (1e-5 / _REF_DT) ** 2
+    scale = by_row / _REF_DT  # variance of a random walk grows linearly in time
+    grown.reshape(n, 64)[:, ::9] += noise * scale
+    return moved, grown
 
 
 def update(
