@@ -42,10 +42,16 @@ def test_a_camera_that_drops_out_comes_back(port, vtest_path):
             time.sleep(8)  # (the shard notices within 5 s: no data)
             before = len(seen)
             camera = FakeCamera(port, frames)  # ... and comes back on the same address
-            assert wait_for(lambda: len(seen) >= before + 5, 60), "camera not picked up again"
+
+            def new_connection() -> int:
+                """Frames of a new connection so far: its frames count from 0 again (frames
+                of the old one detected late, on a busy machine, come first)."""
+                restart = next((i for i in range(1, len(seen)) if seen[i] < seen[i - 1]), None)
+                return 0 if restart is None else len(seen) - restart
+
+            picked_up = wait_for(lambda: new_connection() >= 5, 90)
+            assert picked_up, f"camera not picked up again: {before} frames before, then {seen}"
             assert reading.is_alive(), "the shard ended with the camera"
-            # A new connection: its frames are counted from 0 again.
-            assert any(b < a for a, b in zip(seen, seen[1:], strict=False))
         finally:
             engine.stop()
             camera.close()

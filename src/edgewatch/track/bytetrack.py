@@ -87,12 +87,12 @@ def _no_pairs() -> tuple[np.ndarray, np.ndarray]:
 
 
 SCORE_HISTORY = 10  # confidences a track's score is the median of
+LOOK_EVERY = 3  # a followed object's colours are refreshed every this many detections
 # The per-track columns, one row per track, kept in step.
 _COLUMNS = (
     "_ids", "_lane", "_mean", "_cov", "_xyxy", "_conf", "_votes", "_label", "_first_seen",
     "_last_seen", "_hits", "_active", "_scores", "_best", "_sure", "_looks",
 )  # fmt: skip
-LOOK_EVERY = 3  # a followed object's colours are refreshed every this many detections
 
 
 def buffered_iou(a: np.ndarray, b: np.ndarray, buffer: float) -> np.ndarray:
@@ -261,7 +261,7 @@ class ByteTracker:
             clock = np.zeros(self.lanes)  # each lane's time now
             clock[lanes] = times
             lane_of = np.repeat(lanes, [len(part) for part in parts])
-            out, out_lanes = self._associate(_concat(*parts), clock, -1, lane_of)
+            out, out_lanes = self._associate(_concat(*parts), clock, None, lane_of)
         finally:
             self._restore(aside)
         return [out[_indices(out_lanes == lane)] for lane in lanes]
@@ -287,7 +287,7 @@ class ByteTracker:
         self,
         detections: Detections,
         clock: float | np.ndarray,
-        lane: int,
+        lane: int | None,
         lane_of: np.ndarray | None = None,
         observed: np.ndarray | None = None,
         image: np.ndarray | None = None,
@@ -405,19 +405,10 @@ class ByteTracker:
         det_of_track[tracks] = dets
         det_of_track[new] = left_over
         shown = det_of_track[out_tracks]
-        out = Detections(
-            xyxy=detections.xyxy[shown],
-            confidence=conf[shown],
-            class_id=self._label[out_tracks],
-            tracker_id=self._ids[out_tracks],
-            class_names=detections.class_names,
-            data={
-                **{key: column[shown] for key, column in detections.data.items()},
-                "seen_s": _at(now, out_tracks) - self._first_seen[out_tracks],
-                "score": self._score(out_tracks),
-                "top_score": self._best[out_tracks],
-            },
-        )
+        out = self._report(
+            out_tracks, detections.xyxy[shown], conf[shown], now, detections.class_names,
+            {key: column[shown] for key, column in detections.data.items()},
+        )  # fmt: skip
         out_lanes = self._lane[out_tracks]
         if carried.any():
             out = _concat(out, self._rows(_indices(carried & self._confirmed()), clock))
@@ -640,16 +631,31 @@ class ByteTracker:
 
     def _rows(self, show: np.ndarray, timestamp: float) -> Detections:
         """Tracks ``show`` at their predicted boxes."""
+        xyxy = kalman.cxcyah_to_xyxy(self._mean[show, :4])
+        return self._report(show, xyxy, self._conf[show], timestamp, self.class_names)
+
+    def _report(
+        self,
+        tracks: np.ndarray,
+        xyxy: np.ndarray,
+        confidence: np.ndarray,
+        now: float | np.ndarray,
+        class_names: Mapping[int, str],
+        data: dict[str, np.ndarray] | None = None,
+    ) -> Detections:
+        """Rows for ``tracks`` at these boxes: each one's label and ID, and beside
+        ``data`` the tracker's columns (``now``: the time, or each track's)."""
         return Detections(
-            xyxy=kalman.cxcyah_to_xyxy(self._mean[show, :4]),
-            confidence=self._conf[show],
-            class_id=self._label[show],
-            tracker_id=self._ids[show],
-            class_names=self.class_names,
+            xyxy=xyxy,
+            confidence=confidence,
+            class_id=self._label[tracks],
+            tracker_id=self._ids[tracks],
+            class_names=class_names,
             data={
-                "seen_s": timestamp - self._first_seen[show],
-                "score": self._score(show),
-                "top_score": self._best[show],
+                **(data or {}),
+                "seen_s": _at(now, tracks) - self._first_seen[tracks],
+                "score": self._score(tracks),
+                "top_score": self._best[tracks],
             },
         )
 
