@@ -12,7 +12,10 @@ walks out of view and comes back is two visits), and person boxes labelled with 
 - episodes of the parked vehicles (target: one each, for the whole clip);
 - ID switches (a reported ID moving from one visit to another) and purity (the share of
   an ID's boxes on its main visit), from the labelled boxes: fewer IDs must not come
-  from gluing different people together.
+  from gluing different people together;
+- line crossings, against those of the labelled boxes (each box on its visit: perfect
+  identities) through the same event engine: a person tracked as two IDs at the line
+  would count twice.
 """
 
 from __future__ import annotations
@@ -51,6 +54,29 @@ def labelled_boxes(folder: Path = GROUND_TRUTH) -> dict[int, list[tuple[int, lis
             xyxy = [float(row[k]) for k in ("x1", "y1", "x2", "y2")]
             boxes[int(row["frame"])].append((int(row["visit"]), xyxy))
     return boxes
+
+
+def labelled_line_crossings(config, truth: dict, fps: float) -> int:
+    """Crossings of the walkway line by the labelled boxes, each on its own visit (the
+    IDs an ideal tracker gives), through the event engine the pipeline uses."""
+    from edgewatch.events.engine import EventEngine
+    from edgewatch.types import no_picture
+
+    engine = EventEngine("yard", config.events)
+    crossings = 0
+    for index in range(max(truth) + 1):
+        boxes = truth.get(index, [])
+        found = Detections(
+            xyxy=np.array([box for _, box in boxes], np.float32).reshape(-1, 4),
+            confidence=np.ones(len(boxes), np.float32),
+            class_id=np.zeros(len(boxes), np.int32),
+            tracker_id=np.array([visit for visit, _ in boxes], np.int64),
+            class_names={0: "person"},
+        )
+        frame = Frame("yard", index, index / fps, yuv=no_picture(768, 576))
+        for change in engine.update(frame, found):
+            crossings += sum(h.kind == "line_crossed" for h in change.happenings)
+    return crossings
 
 
 def identity_figures(rows: list[tuple[int, int, list[float]]], truth: dict) -> dict:
@@ -176,6 +202,8 @@ def vtest_quality(frames: int = 0, *, state: Path | None = None) -> dict:
         "happenings": dict(Counter(h.kind for c in changes for h in c.happenings)),
         **identity_figures(people, labelled_boxes()),
     }
+    figures["line_crossings"] = figures["happenings"].get("line_crossed", 0)
+    figures["line_crossings_labelled"] = labelled_line_crossings(config, labelled_boxes(), 10.0)
     figures["ids_ratio"] = round(figures["person_ids"] / count, 2)
     figures["entered_ratio"] = round(figures["entered_people"] / count, 2)
     return figures
@@ -218,6 +246,10 @@ def print_quality_bench(args) -> int:
     print(
         f"  identity: {figures['id_switches']} ID switches over {figures['rows_matched']} "
         f"labelled boxes, purity {figures['purity']}, {figures['ids_per_visit']} IDs per visit"
+    )
+    print(
+        f"  line crossings {figures['line_crossings']}; the labelled boxes, each on its visit, "
+        f"through the same event engine: {figures['line_crossings_labelled']}"
     )
     print(f"  happenings: {figures['happenings']}")
     if args.json:
