@@ -477,6 +477,38 @@ def test_events_filter_narrows_the_list_and_a_row_opens_its_snapshot(run, folder
     assert "kind=" not in page.url
 
 
+def test_older_events_page_on_from_the_last_row(run, folder, context, events_page):
+    # events_page first: its run has found a few events by now.
+    page = context.new_page()
+    page.goto(f"{run.url}/events?limit=2", wait_until="domcontentloaded")
+    page.wait_for_function("document.querySelectorAll('.event-row').length === 2", polling=250)
+    first = page.evaluate("[...document.querySelectorAll('.event-row')].map(r => r.dataset.id)")
+    assert page.locator("#events-newest").is_hidden()
+    page.click("#events-older")
+    page.wait_for_function(
+        f"""() => {{
+            const ids = [...document.querySelectorAll('.event-row')].map(r => r.dataset.id);
+            return ids.length > 0 && !ids.some(id => {json.dumps(first)}.includes(id));
+        }}""",
+        polling=250,
+    )
+    older = page.evaluate("[...document.querySelectorAll('.event-row')].map(r => r.dataset.id)")
+    order = {row[0]: i for i, row in enumerate(store_rows(
+        folder, "SELECT id FROM episodes ORDER BY start DESC, id DESC"))}  # fmt: skip
+    # The next ones after the first page's last, in the store's newest-first order.
+    assert [order[i] for i in older] == list(range(order[first[-1]] + 1, order[first[-1]] + 1
+                                                   + len(older)))  # fmt: skip
+    assert "before" in page.locator("#events-summary").inner_text()
+    keep(page, "events-older", full_page=False)
+    page.click("#events-newest")
+    page.wait_for_function(
+        f"document.querySelector('.event-row')?.dataset.id !== {json.dumps(older[0])}",
+        polling=250,
+    )
+    assert page.locator("#events-newest").is_hidden()
+    page.close()
+
+
 def test_system_shows_the_host_and_the_camera(run, context):
     page = context.new_page()
     page.goto(f"{run.url}/system", wait_until="domcontentloaded")

@@ -61,6 +61,25 @@ def test_events_newest_first_with_their_happenings_and_filters(logged_in, store)
     assert logged_in.get("/api/events?limit=0").status == 422
 
 
+def test_pages_of_older_events_follow_each_other_with_none_lost(logged_in, store):
+    for i in range(1, 8):
+        save(store, i)
+    save(store, 8, at=NOW - 3600 + 70)  # starts with e00007: a tie, broken by the id
+    everything = ids(logged_in.get("/api/events"))
+    assert everything[:2] == ["e00008", "e00007"] and len(everything) == 8
+    pages, before = [], None
+    while True:
+        query = "/api/events?label=person&limit=3" + (f"&before={before}" if before else "")
+        page = ids(logged_in.get(query))
+        if not page:
+            break
+        pages.append(page)
+        before = page[-1]
+    assert [len(page) for page in pages] == [3, 3, 2]
+    assert [event for page in pages for event in page] == everything
+    assert ids(logged_in.get("/api/events?before=e99999")) == []  # no such event: no page
+
+
 def test_the_list_shows_what_the_pipeline_writes_at_once(logged_in, store):
     """Answers are kept for pages that poll, but never past a change of the store."""
     first = save(store, 1)

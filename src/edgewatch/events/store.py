@@ -80,9 +80,15 @@ def _quoted(columns) -> str:
 _NEWEST_FIRST = "ORDER BY start DESC, id DESC LIMIT ?"
 
 
-def _filters(since_s, camera, label, zone, kind, now) -> tuple[str, list]:
-    """The WHERE clause (with its leading space, or empty) of an episodes query."""
+def _filters(since_s, camera, label, zone, kind, now, before=None) -> tuple[str, list]:
+    """The WHERE clause (with its leading space, or empty) of an episodes query.
+    ``before``: an episode's id; only those after it in newest-first order (the next
+    page; none where that episode is not stored)."""
     where, args = [], []
+    if before is not None:
+        start = "(SELECT start FROM episodes WHERE id = ?)"
+        where.append(f"(start < {start} OR (start = {start} AND id < ?))")
+        args += [before, before, before]
     if since_s is not None:
         cutoff = (time.time() if now is None else now) - since_s
         where.append('(start >= ? OR "end" IS NULL OR "end" >= ?)')
@@ -149,11 +155,13 @@ class EventStore:
         kind: str | None = None,
         limit: int = 100,
         now: float | None = None,
+        before: str | None = None,
     ) -> list[StoredEpisode]:
         """Newest first, each with its happenings in order. ``since_s``: episodes still
         open, or that started or ended within the last ``since_s`` seconds. ``zone`` and
-        ``kind``: episodes with at least one happening in that zone or line, of that kind."""
-        where, args = _filters(since_s, camera, label, zone, kind, now)
+        ``kind``: episodes with at least one happening in that zone or line, of that kind.
+        ``before``: an episode's id, for the page after it."""
+        where, args = _filters(since_s, camera, label, zone, kind, now, before)
         sql = f"SELECT {_quoted(_EPISODE)} FROM episodes{where} {_NEWEST_FIRST}"
         with self._lock:
             rows = self._db.execute(sql, (*args, limit)).fetchall()
@@ -169,13 +177,14 @@ class EventStore:
         kind: str | None = None,
         limit: int = 100,
         now: float | None = None,
+        before: str | None = None,
     ) -> list[tuple]:
         """What `episodes` returns, in its order, as (id, end, snapshot, thumbnail, score,
         top_score): no happenings, no JSON to parse. A reader that keeps what it built of
         ended episodes (the engine saves nothing after an episode's end) by this key
         fetches only the others with `episodes_by_id`; a change of any of these columns
         is a new key."""
-        where, args = _filters(since_s, camera, label, zone, kind, now)
+        where, args = _filters(since_s, camera, label, zone, kind, now, before)
         columns = 'id, "end", snapshot, thumbnail, score, top_score'
         sql = f"SELECT {columns} FROM episodes{where} {_NEWEST_FIRST}"
         with self._lock:

@@ -317,14 +317,17 @@ def create_app(
         kind: str | None = Query(None, description="entered, zone_entered, line_crossed ..."),
         since_s: float | None = Query(None, gt=0, description="Only the last N seconds."),
         limit: int = Query(100, ge=1, le=1000),
+        before: str | None = Query(
+            None, description="An event's id: the events after it, newest first (next page)."
+        ),
     ):
         """Episodes newest first, each with its happenings and picture links."""
-        key = (queries.version(), camera, label, zone, kind, since_s, limit)
+        key = (queries.version(), camera, label, zone, kind, since_s, limit, before)
         body = answers.get(key)
         if body is None:
             keys = store.episode_keys(
                 camera=camera or None, label=label or None, zone=zone or None,
-                kind=kind or None, since_s=since_s, limit=limit,
+                kind=kind or None, since_s=since_s, limit=limit, before=before or None,
             )  # fmt: skip
             body = b'{"events":[' + b",".join(events_json(keys)) + b"]}"
             answers.put(key, body)

@@ -1,14 +1,15 @@
 // Events: the event store's episodes, newest first, filtered by camera, label, zone or
 // line, kind and time. Polled every 2 s: new episodes slide in at the top and open ones
 // update in place (their snapshot, their end), without a reload. A click opens the
-// snapshot full size with the episode's details and what happened in it.
+// snapshot full size with the episode's details and what happened in it. "Older events"
+// pages on from the last row shown (`?limit=` sets the page's size, 100 by default).
 
 import {
   api, colorFor, el, formatDuration, formatNumber, formatTime, happeningWords, navBar, poll,
   queryParam, setQuery, setText, toSeconds,
 } from "/static/common.js";
 
-const LIMIT = 100;
+const LIMIT = Math.min(Math.max(Number(queryParam("limit", "100")) || 100, 1), 1000);
 const SINCE = [[900, "last 15 min"], [3600, "last hour"], [21600, "last 6 h"], [86400, "last 24 h"],
   [604800, "last 7 days"], [2592000, "last 30 days"], ["", "any time"]];
 const DEFAULT_SINCE = "86400";
@@ -29,6 +30,8 @@ const rows = new Map(); // id -> {node, event, signature}
 let shown = false; // the first answer for these filters is not "new"
 let request = 0;
 let openId = null;
+let pages = []; // the last event of each newer page shown before this one: {id, start_s}
+let lastEvent = null; // of the latest answer
 
 // ---- filters ----
 
@@ -83,11 +86,28 @@ function filtersChanged() {
   for (const selector of Object.values(FILTERS)) $(selector).dataset.want = "";
   const values = filters();
   setQuery({ ...values, since_s: values.since_s === DEFAULT_SINCE ? "" : values.since_s || "all" });
+  pages = [];
+  showPage();
+}
+
+function showPage() {
   request++;
   rows.clear();
   list.replaceChildren();
   shown = false;
   refresher?.now();
+}
+
+function setupPager() {
+  $("#events-older").addEventListener("click", () => {
+    if (!lastEvent) return;
+    pages.push({ id: lastEvent.id, start_s: lastEvent.start_s });
+    showPage();
+  });
+  $("#events-newest").addEventListener("click", () => {
+    pages = [];
+    showPage();
+  });
 }
 
 // ---- the list ----
@@ -156,6 +176,8 @@ async function loadEvents() {
   const values = filters();
   const params = new URLSearchParams({ limit: LIMIT });
   for (const [name, value] of Object.entries(values)) if (value) params.set(name, value);
+  const cursor = pages.at(-1);
+  if (cursor) params.set("before", cursor.id);
   const data = await api(`/api/events?${params}`);
   if (mine !== request) return; // the filters changed meanwhile
   const events = Array.isArray(data) ? data : data.events || [];
@@ -186,8 +208,15 @@ async function loadEvents() {
     }
   }
   shown = true;
+  lastEvent = events.at(-1) ?? null;
   $("#events-empty").hidden = events.length > 0;
-  setText($("#events-summary"), events.length >= LIMIT ? `the newest ${LIMIT}` : `${events.length} event${events.length === 1 ? "" : "s"}`);
+  const full = events.length >= LIMIT;
+  $("#events-pager").hidden = !full && !cursor;
+  $("#events-older").disabled = !full;
+  $("#events-newest").hidden = !cursor;
+  const count = `${events.length} event${events.length === 1 ? "" : "s"}`;
+  setText($("#events-summary"), cursor ? `${count} before ${formatTime(cursor.start_s)}`
+    : full ? `the newest ${LIMIT}` : count);
   setText($("#events-updated"), `updated ${formatTime(Date.now() / 1000)}`);
 }
 
@@ -264,6 +293,7 @@ function setupModal() {
 
 navBar();
 setupFilters();
+setupPager();
 setupModal();
 poll(30000, loadFacets);
 refresher = poll(2000, loadEvents);
