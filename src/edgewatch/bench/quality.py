@@ -182,6 +182,7 @@ def vtest_quality(frames: int = 0, *, state: Path | None = None) -> dict:
     ]  # fmt: skip
     entered = [h for c in changes for h in c.happenings if h.kind == "entered"]
     people = [(f, t, box) for f, t, label, _, box in collect.rows if label == "person"]
+    truth = labelled_boxes()
     count = visits()
     vehicles = [e for e in episodes.values() if e.label in VEHICLES]
     figures = {
@@ -200,10 +201,10 @@ def vtest_quality(frames: int = 0, *, state: Path | None = None) -> dict:
             for e in sorted(vehicles, key=lambda e: e.start)
         ],  # fmt: skip
         "happenings": dict(Counter(h.kind for c in changes for h in c.happenings)),
-        **identity_figures(people, labelled_boxes()),
+        **identity_figures(people, truth),
     }
     figures["line_crossings"] = figures["happenings"].get("line_crossed", 0)
-    figures["line_crossings_labelled"] = labelled_line_crossings(config, labelled_boxes(), 10.0)
+    figures["line_crossings_labelled"] = labelled_line_crossings(config, truth, 10.0)
     figures["ids_ratio"] = round(figures["person_ids"] / count, 2)
     figures["entered_ratio"] = round(figures["entered_people"] / count, 2)
     return figures

@@ -56,16 +56,14 @@ def primary_context(gpu_id: int) -> int:
     refuses. The reference taken here is kept for the life of the process."""
     import ctypes
 
-    try:
-        driver = ctypes.CDLL("libcuda.so.1")
-        device, context = ctypes.c_int(), ctypes.c_void_p()
-        if driver.cuInit(0) or driver.cuDeviceGet(ctypes.byref(device), gpu_id):
-            return 0
-        if driver.cuDevicePrimaryCtxRetain(ctypes.byref(context), device):
-            return 0
-        return context.value or 0
-    except OSError:
+    found = _cuda_device(gpu_id)
+    if found is None:
         return 0
+    driver, device = found
+    context = ctypes.c_void_p()
+    if driver.cuDevicePrimaryCtxRetain(ctypes.byref(context), device):
+        return 0
+    return context.value or 0
 
 
 def set_cuda_waiting(gpu_id: int, how: str = "blocking") -> bool:
@@ -75,15 +73,25 @@ def set_cuda_waiting(gpu_id: int, how: str = "blocking") -> bool:
     spins while its batch waits behind the others' takes a core from a decoder or a
     tracker. Set on the primary context (which PyTorch and PyNvVideoCodec share) before
     either uses it; False where the driver is missing or refuses."""
+    found = _cuda_device(gpu_id)
+    if found is None:
+        return False
+    driver, device = found
+    set_flags = getattr(driver, "cuDevicePrimaryCtxSetFlags_v2", None)
+    set_flags = set_flags or driver.cuDevicePrimaryCtxSetFlags
+    return set_flags(device, _SCHEDULING[how]) == 0
+
+
+def _cuda_device(gpu_id: int):
+    """(the CUDA driver library, device ``gpu_id``), initialised; None without a driver
+    or that device."""
     import ctypes
 
     try:
         driver = ctypes.CDLL("libcuda.so.1")
-        device = ctypes.c_int()
-        if driver.cuInit(0) or driver.cuDeviceGet(ctypes.byref(device), gpu_id):
-            return False
-        set_flags = getattr(driver, "cuDevicePrimaryCtxSetFlags_v2", None)
-        set_flags = set_flags or driver.cuDevicePrimaryCtxSetFlags
-        return set_flags(device, _SCHEDULING[how]) == 0
     except OSError:
-        return False
+        return None
+    device = ctypes.c_int()
+    if driver.cuInit(0) or driver.cuDeviceGet(ctypes.byref(device), gpu_id):
+        return None
+    return driver, device
