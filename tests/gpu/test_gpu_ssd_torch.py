@@ -111,6 +111,23 @@ def test_postprocess_equals_the_numpy_one_on_the_same_network_output(frames):
         np.testing.assert_allclose(g.xyxy, e.xyxy, atol=1e-3)
 
 
+def test_warm_up_runs_the_boxes_path_with_objects_found(monkeypatch):
+    """A shard's first real batch must not be the first launch of NMS's kernels (CUDA
+    loads each at its first use): warm-up sends found objects through NMS too."""
+    detector = ssd_torch.TorchSsd(CONFIG, device="cpu")
+    suppressed: list[int] = []
+    real = ssd_torch.suppress
+
+    def counting(boxes, *args):
+        suppressed.append(len(boxes))
+        return real(boxes, *args)
+
+    monkeypatch.setattr(ssd_torch, "suppress", counting)
+    detector.warm_up(2)
+    assert suppressed[0] == 0  # the blank batch: nothing to suppress
+    assert len(suppressed) == 2 and suppressed[1] >= 2 * 8  # 8 priors of each image found
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_torch_nms_fallback_keeps_what_greedy_suppress_keeps(seed, monkeypatch):
     monkeypatch.setattr(ssd_torch, "batched_nms", None)  # the fallback, even with torchvision

@@ -186,7 +186,10 @@ class _Shard:
         }
 
     def _load(self):
+        import torch
+
         from edgewatch.detect.base import DetectorConfig
+        from edgewatch.gpu.frames import detector_input, nv12_to_bgr_host
         from edgewatch.gpu.ssd_torch import TorchSsd
         from edgewatch.track.cameras import CameraTrackers
         from edgewatch.track.config import TrackerConfig
@@ -194,6 +197,11 @@ class _Shard:
         config = DetectorConfig(**self.job.detector)
         detector = TorchSsd(config, device=self.job.shard.device, model_path=self.job.model_path)
         detector.warm_up(self.job.max_batch)
+        # The detector input's and the pictures' kernels too, before the first frame:
+        # CUDA loads a kernel at its first launch (see `TorchSsd.warm_up`).
+        blank = torch.zeros((1080 * 3 // 2, 1920), dtype=torch.uint8, device=detector.device)
+        detector_input([blank], detector.input_size)
+        nv12_to_bgr_host(blank)
         trackers = None
         if self.job.tracker is not None:
             high = None
