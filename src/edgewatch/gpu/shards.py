@@ -49,9 +49,10 @@ def plan_shards(cameras: Sequence[str], processes: int, devices: Sequence[int]) 
 def default_processes(streams: int, cpu_cores: int) -> int:
     """How many shard processes to run for ``streams`` cameras on one GPU: one per core,
     no more than cameras."""
-    # Measured on an H200 box with 16 cores (`edgewatch bench gpu`, 64 H.264 1080p
-    # streams, one run): the engine did 1,045 frames/s with 8 processes and 1,514 with
-    # 16. Each frame costs about 7 ms of CPU in Python (decode hand-off, boxes,
-    # tracking), and a process runs that on one core at a time (the GIL), so the cores,
-    # not NVDEC, bound it. (NVDEC alone peaked at 8 processes, PLATFORM.md.)
+    # Measured on an H200 box with 16 cores (`edgewatch bench gpu`): at first a frame
+    # cost about 7 ms of CPU in Python, which a process runs a core at a time (the
+    # GIL): 64 H.264 streams did 1,045 frames/s with 8 processes, 1,514 with 16. A frame
+    # now costs about 2.6 ms, and fewer, fuller shards detect in larger batches: paced
+    # 128 H.264, p95 latency 268 ms with 16, 184 with 12, 211 with 8 (one call); 16
+    # stays the default until a run compares them as fast as they go too (README).
     return min(streams, max(1, cpu_cores))
