@@ -11,7 +11,9 @@ In one run, on copies of one clip (``--source``, a 1080p30 H.264 or H.265 file):
   of its frames, none was dropped, and the p95 capture-to-message latency stayed under
   100 ms.
 
-Beside them: per-stage times, GPU and NVDEC utilisation (NVML), CPU cores used.
+Beside them: per-stage times, GPU and NVDEC utilisation (NVML), CPU cores used. Each
+engine run counts its steady state, after a warm-up in which every camera and shard
+starts at once; the latency with the warm-up counted is printed too.
 """
 
 from __future__ import annotations
@@ -204,6 +206,7 @@ def run_engine(
         span = max(s["last_frame"] for s in shards) - min(s["first_frame"] for s in shards)
         figures["frames"] = total["decoded"]
         figures["frames_per_s"] = total["decoded"] / max(span, 1e-9)
+    # From here on, the shards' own counts: their whole run, the warm-up included.
     return {
         "streams": streams,
         **figures,
