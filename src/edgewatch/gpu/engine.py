@@ -109,6 +109,11 @@ class GpuEngine:
                 continue
             yield from item
 
+    @property
+    def watchable(self) -> list[str]:
+        """The cameras `watch` acts on: those given a slot (a video output)."""
+        return list(self._slots)
+
     def watch(self, camera: str, wanted: bool) -> None:
         """Whether ``camera``'s pictures go to the host from now on (a camera without a
         slot in its job's ``watch_slots`` is not asked about)."""

@@ -146,10 +146,8 @@ class GpuStage:
     def _follow_viewers(self, engine, ended: threading.Event) -> None:
         """Raises and lowers each camera's picture flag as viewers come and go, now and
         then every `WATCH_INTERVAL_S` until ``ended``."""
-        cameras = [camera for job in self.jobs for camera in job.watch_slots]
-
         def update() -> None:
-            for camera in cameras:
+            for camera in engine.watchable:
                 engine.watch(camera, self.wants(camera))
 
         def follow() -> None:
