@@ -53,9 +53,12 @@ def test_each_parked_vehicle_is_one_episode(figures):
     assert all(v["start"] + v["duration_s"] >= 78 for v in vehicles)
 
 
-def test_line_crossings_are_not_counted_twice(figures):
-    # A person tracked as two IDs at the line crosses it twice. The labelled boxes, each
-    # on its visit (an ideal tracker's IDs), go through the same event engine.
+def test_line_crossings_are_the_people_s_crossings(figures):
+    # The labelled boxes, each on its visit (an ideal tracker's IDs), go through the same
+    # event engine; the pipeline's crossings are matched to theirs one by one (the same
+    # person and direction, within 2 s). A person tracked as two IDs at the line, or a
+    # man standing on it behind the sign swaying across, would add crossings unmatched.
     labelled = figures["line_crossings_labelled"]
     assert labelled >= 20  # not vacuous: people cross the walkway line all through the clip
-    assert 0.75 * labelled <= figures["line_crossings"] <= 1.1 * labelled
+    assert figures["line_crossings_matched"] >= 0.7 * labelled
+    assert figures["line_crossings"] - figures["line_crossings_matched"] <= 0.15 * labelled

@@ -86,6 +86,18 @@ def test_feet_jittering_across_a_line_cross_it_once():
     assert len(crossings) == 1
 
 
+def test_standing_on_a_line_swaying_slowly_across_it_crosses_nothing():
+    # vtest: a man half hidden behind a sign on the line swayed 12 px (12% of his box's
+    # height) to one side, then the other, several frames each: two crossings at 5%.
+    sway = [(308, 300)] * 5 + [(332, 300)] * 5  # 12 px either side, boxes 100 px high
+    path = [(x, 300) for x in range(200, 300, 20)] + sway * 6
+    path += [(x, 300) for x in range(340, 500, 20)]  # then walks on, across
+    engine = EventEngine("yard", config(lines=[GATE]))
+    assert len(happenings(run(engine, path), "line_crossed")) == 1
+    near = EventEngine("yard", config(lines=[GATE], line_margin=0.05))
+    assert len(happenings(run(near, path), "line_crossed")) > 1  # the old margin
+
+
 def test_walking_past_the_end_of_a_line_is_no_crossing():
     short = {**GATE, "a": [320, 0], "b": [320, 100]}
     engine = EventEngine("yard", config(lines=[short]))

@@ -163,6 +163,13 @@ class EventsConfig(ConfigModel):
         description="Observations on the other side of a line before a crossing counts "
         "(feet jittering on the line raise nothing).",
     )
+    line_margin: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="Feet nearer a line than this share of the box's height keep their "
+        "side (a person standing on a line, half hidden, sways across it).",
+    )
     stationary_iou: float = Field(
         0.7,
         gt=0,

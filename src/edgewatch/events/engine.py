@@ -33,7 +33,7 @@ from edgewatch.events.snapshots import SnapshotWriter
 from edgewatch.geometry import Polygon, box_iou, paired_iou, segments_intersect
 from edgewatch.types import NO_TRACK, Detections, Frame
 
-LINE_MARGIN_PX = 2.0  # feet nearer a line than this (or 5% of the box height) keep their side
+LINE_MARGIN_PX = 2.0  # feet nearer a line than this (or events.line_margin) keep their side
 STILL_IOU = 0.8  # a box overlapping where it stood by this much has not moved
 NOWHERE = np.full(4, np.nan)  # the anchor of an object that has stood nowhere yet
 
@@ -164,7 +164,7 @@ class EventEngine:
         rel = feet[None, :, :] - self._a[:, None, :]
         ab = (self._b - self._a)[:, None, :]
         dist = (ab[..., 0] * rel[..., 1] - ab[..., 1] * rel[..., 0]) / self._length[:, None]
-        margin = np.maximum(LINE_MARGIN_PX, 0.05 * heights)[None, :]
+        margin = np.maximum(LINE_MARGIN_PX, self.config.line_margin * heights)[None, :]
         return np.where(np.abs(dist) <= margin, 0.0, np.sign(dist)).T.tolist()
 
     # -- an object's life --------------------------------------------------------------
