@@ -146,6 +146,7 @@ class GpuStage:
     def _follow_viewers(self, engine, ended: threading.Event) -> None:
         """Raises and lowers each camera's picture flag as viewers come and go, now and
         then every `WATCH_INTERVAL_S` until ``ended``."""
+
         def update() -> None:
             for camera in engine.watchable:
                 engine.watch(camera, self.wants(camera))
