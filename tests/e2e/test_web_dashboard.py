@@ -501,8 +501,12 @@ def test_older_events_page_on_from_the_last_row(run, folder, context, events_pag
     assert "before" in page.locator("#events-summary").inner_text()
     keep(page, "events-older", full_page=False)
     page.click("#events-newest")
+    # The list empties at the click and fills when the newest page comes: wait for rows.
     page.wait_for_function(
-        f"document.querySelector('.event-row')?.dataset.id !== {json.dumps(older[0])}",
+        f"""() => {{
+            const row = document.querySelector('.event-row');
+            return row !== null && row.dataset.id !== {json.dumps(older[0])};
+        }}""",
         polling=250,
     )
     assert page.locator("#events-newest").is_hidden()
