@@ -198,9 +198,11 @@ class _Shard:
         detector = TorchSsd(config, device=self.job.shard.device, model_path=self.job.model_path)
         detector.warm_up(self.job.max_batch)
         # The detector input's and the pictures' kernels too, before the first frame:
-        # CUDA loads a kernel at its first launch (see `TorchSsd.warm_up`).
+        # CUDA loads a kernel at its first launch (see `TorchSsd.warm_up`), and the
+        # compiler makes one for a single frame and one for any other count.
         blank = torch.zeros((1080 * 3 // 2, 1920), dtype=torch.uint8, device=detector.device)
-        detector_input([blank], detector.input_size)
+        for count in (1, 2):
+            detector_input([blank] * count, detector.input_size, detector.compiled)
         nv12_to_bgr_host(blank)
         trackers = None
         if self.job.tracker is not None:
@@ -351,7 +353,7 @@ class _Shard:
         taken_at = time.time()
         t0 = clock()
         frames = [item[3] for item in batch]
-        images = detector_input(frames, detector.input_size)
+        images = detector_input(frames, detector.input_size, detector.compiled)
         t1 = clock()
         encodings, scores = detector.infer(images)
         sizes = [(f.shape[0] * 2 // 3, f.shape[1]) for f in frames]
