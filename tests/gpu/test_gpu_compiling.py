@@ -31,10 +31,21 @@ def test_a_failed_compile_runs_the_plain_function_from_then_on(caplog):
 
     compiled._compiled = failing
     with caplog.at_level(logging.WARNING, logger="edgewatch.gpu.compiling"):
-        assert compiled(torch.tensor(3)).item() == 6
-        assert compiled(torch.tensor(4)).item() == 8
+        assert compiled(torch.tensor([3, 4])).tolist() == [6, 8]
+        assert compiled(torch.tensor([5, 6])).tolist() == [10, 12]
     assert len(attempts) == 1 and len(calls) == 2  # tried once, then plain for good
     assert not compiled.compiling
     [record] = caplog.records
     assert "doubling runs uncompiled" in record.getMessage()
     assert "no C compiler" in record.getMessage()
+
+
+def test_a_batch_of_one_runs_the_plain_function():
+    """Compiling would specialize a batch of one: a second compile, as long as the first."""
+    compiled = Compiled(lambda x: x + 1, "adding")
+    attempts = []
+    compiled._compiled = lambda *args: attempts.append(args)
+    assert compiled(torch.tensor([1])).tolist() == [2]
+    assert attempts == [] and compiled.compiling
+    compiled(torch.tensor([1, 2]))
+    assert len(attempts) == 1

@@ -90,14 +90,15 @@ class FrameResult:
     detected_at: float = 0.0  # its batch's boxes reached the host
 
 
-def run_shard(job: ShardJob, results, stop, ready=None, go=None, watched=None) -> None:
+def run_shard(job: ShardJob, results, stop, ready=None, go=None, watched=None, loaded=None) -> None:
     """The shard process's body: ``results`` (a multiprocessing queue) gets lists of
     FrameResult, then ``("stats", shard index, dict)`` when the shard ends; ``stop`` (a
     multiprocessing event) ends it early. With ``ready`` (a shared counter) and ``go``
     (an event), the shard counts itself ready once its model is loaded and starts
     decoding only at ``go``: every shard of a benchmark starts at the same moment.
     ``watched``: shared flags, one per slot of ``job.watch_slots``, raised while a video
-    output wants that camera's pictures."""
+    output wants that camera's pictures. ``loaded`` (a shared counter) counts the shard
+    once its detector is loaded, compiled and warmed up."""
     import cv2
     import torch
 
@@ -115,7 +116,7 @@ def run_shard(job: ShardJob, results, stop, ready=None, go=None, watched=None) -
         torch.cuda.set_device(device)
     started = time.perf_counter()
     try:
-        figures = _Shard(job, results, stop, ready, go, watched).run()
+        figures = _Shard(job, results, stop, ready, go, watched, loaded).run()
     except Exception as error:  # the main process reports it; the shard cannot go on
         log.exception("GPU shard %d failed", job.shard.index)
         results.put(("error", job.shard.index, f"{type(error).__name__}: {error}"))
@@ -125,11 +126,12 @@ def run_shard(job: ShardJob, results, stop, ready=None, go=None, watched=None) -
 
 
 class _Shard:
-    def __init__(self, job: ShardJob, results, stop, ready=None, go=None, watched=None):
+    def __init__(self, job: ShardJob, results, stop, ready=None, go=None, watched=None,
+                 loaded=None):  # fmt: skip
         from edgewatch.gpu.batching import BatchCollector
 
         self.job, self.results, self.stop = job, results, stop
-        self.ready, self.go, self.watched = ready, go, watched
+        self.ready, self.go, self.watched, self.loaded = ready, go, watched, loaded
         self.gpu_id = int(job.shard.device.split(":")[1]) if ":" in job.shard.device else 0
         self.collector = BatchCollector(job.max_batch, job.max_wait_s)
         self.decoded: dict[str, int] = {}
@@ -152,6 +154,9 @@ class _Shard:
         detector = trackers = None
         if not self.job.decode_only:
             detector, trackers = self._load()
+        if self.loaded is not None:
+            with self.loaded.get_lock():
+                self.loaded.value += 1
         threads = [
             threading.Thread(target=self._decode, args=(camera, source), daemon=True)
             for camera, source in self.job.sources.items()
