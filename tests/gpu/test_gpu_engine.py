@@ -214,31 +214,3 @@ def test_pictures_follow_the_watch_flags_and_the_objects_in_view(vtest_path):
     shown = [(r.picture is not None, len(r.xyxy) > 0) for r in by_camera["c"]]
     assert all(picture == objects for picture, objects in shown)
     assert {objects for _, objects in shown} == {True, False}  # confirmation takes frames
-
-
-def test_shards_compiling_for_a_gpu_start_one_first(vtest_path, monkeypatch):
-    """With Triton there, the first shard compiles alone; the others start once it is
-    loaded and read its kernels from the compiler's cache (here on the CPU, where nothing
-    compiles, the order is the same)."""
-    from edgewatch.gpu import engine as gpu_engine
-
-    job_list = jobs(str(vtest_path), ["a", "b"], None, "cpu", model_path=MODEL)
-    assert not gpu_engine._compiles(job_list)  # the CPU: all start at once
-    gpu_jobs = jobs(str(vtest_path), ["a", "b"], 0, "nvdec")
-    monkeypatch.setattr(gpu_engine.importlib.util, "find_spec", lambda name: object())
-    assert gpu_engine._compiles(gpu_jobs)
-    assert not gpu_engine._compiles([replace(job, decode_only=True) for job in gpu_jobs])
-    monkeypatch.setattr(gpu_engine, "_compiles", lambda jobs: True)
-    seen = []
-    real_wait = GpuEngine._wait_until_loaded
-
-    def wait(engine, process):
-        seen.append([p.pid is not None for p in engine._processes])  # started so far
-        real_wait(engine, process)
-        seen.append(engine._loaded.value)
-
-    monkeypatch.setattr(GpuEngine, "_wait_until_loaded", wait)
-    with GpuEngine(job_list) as engine:
-        results = list(engine.results())
-    assert seen == [[True, False], 1]  # the second started once the first had loaded
-    assert len(results) == 2 * FRAMES and not engine.errors

@@ -249,8 +249,7 @@ def run_naive(source: str, seconds: float, model_path: str | None) -> dict:
     from edgewatch.detect.base import DetectorConfig
     from edgewatch.gpu.ssd_torch import TorchSsd
 
-    # Naive: op by op, as a first PyTorch port runs (no CUDA graphs, nothing compiled).
-    detector = TorchSsd(DetectorConfig(), device="cuda:0", model_path=model_path, compile=False)
+    detector = TorchSsd(DetectorConfig(), device="cuda:0", model_path=model_path)
     detector.detect([np.zeros((1080, 1920, 3), np.uint8)])  # warm-up
     capture = cv2.VideoCapture(source)
     frames, started = 0, time.perf_counter()

@@ -10,7 +10,6 @@ second.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import multiprocessing
 import os
@@ -23,13 +22,6 @@ from edgewatch.gpu.shard import FrameResult, ShardJob, run_shard
 log = logging.getLogger(__name__)
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _compiles(jobs: list[ShardJob]) -> bool:
-    """Whether the shards will compile their detector (see `edgewatch.gpu.compiling`):
-    a CUDA device and Triton; asked without importing either here."""
-    detecting = any(job.shard.device.startswith("cuda") and not job.decode_only for job in jobs)
-    return detecting and importlib.util.find_spec("triton") is not None
 
 
 class GpuEngine:
@@ -47,7 +39,6 @@ class GpuEngine:
         self._stop = context.Event()
         self._ready = context.Value("i", 0) if start_together else None
         self._go = context.Event() if start_together else None
-        self._loaded = context.Value("i", 0)  # shards whose detector is ready
         # One flag a camera with a video output: raised while that output wants pictures.
         # Read by the shards for every frame, so without a lock (a byte is written whole).
         self._slots = {camera: slot for job in jobs for camera, slot in job.watch_slots.items()}
@@ -55,15 +46,7 @@ class GpuEngine:
         self._processes = [
             context.Process(
                 target=run_shard,
-                args=(
-                    job,
-                    self._queue,
-                    self._stop,
-                    self._ready,
-                    self._go,
-                    self._watched,
-                    self._loaded,
-                ),  # fmt: skip
+                args=(job, self._queue, self._stop, self._ready, self._go, self._watched),
                 name=f"edgewatch-gpu-shard-{job.shard.index}",
                 daemon=True,
             )  # fmt: skip
@@ -79,14 +62,7 @@ class GpuEngine:
         saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
         os.environ.update({name: "1" for name in THREAD_VARIABLES})
         try:
-            first, *others = self._processes
-            first.start()
-            if _compiles(self.jobs):
-                # The first shard compiles the detector; the others then find its
-                # kernels in the compiler's cache instead of all compiling at once,
-                # each with a pool of compiling processes, on the same cores.
-                self._wait_until_loaded(first)
-            for process in others:
+            for process in self._processes:
                 process.start()
         finally:
             for name, value in saved.items():
@@ -97,11 +73,6 @@ class GpuEngine:
         if self._go is not None:
             self._start_together()
         return self
-
-    def _wait_until_loaded(self, process, timeout_s: float = 300.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self._loaded.value == 0 and process.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
 
     def _start_together(self, timeout_s: float = 300.0) -> None:
         """Every shard ready (or one dead: it is reported by `results`), then go."""

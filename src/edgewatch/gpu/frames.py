@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -72,14 +72,11 @@ def _to_uint8(image: torch.Tensor) -> torch.Tensor:
     return image.round_().to(torch.uint8)
 
 
-def detector_input(
-    frames: Sequence[torch.Tensor], size: int = 300, compiled: bool = False
-) -> torch.Tensor:
+def detector_input(frames: Sequence[torch.Tensor], size: int = 300) -> torch.Tensor:
     """NV12 frames (H*3/2, W) of any sizes -> uint8 RGB (N, size, size, 3) in their order.
 
     Frames of one size are converted together, `CHUNK` at a time. All frames must be
-    on one device; the result is on it too. ``compiled``: on a CUDA device, the
-    conversion's steps fused by torch.compile (see `edgewatch.gpu.compiling`).
+    on one device; the result is on it too.
     The CPU path resizes BGR and then converts; converting first changes only rounding
     (measured on the bundled footage: 0.19 mean absolute difference, 1 at most).
     """
@@ -89,7 +86,6 @@ def detector_input(
     for index, frame in enumerate(frames):
         groups[tuple(frame.shape)].append(index)
     device = frames[0].device
-    blend = _compiled_blend() if compiled and device.type == "cuda" else _blend
     out = torch.empty((len(frames), size, size, 3), dtype=torch.uint8, device=device)
     for indices in groups.values():
         # A chunk at a time: the stacked frames and the float taps of a batch of 64
@@ -100,39 +96,25 @@ def detector_input(
             chunk = indices[start : start + CHUNK]
             nv12 = torch.stack([frames[i] for i in chunk])
             if chunk == list(range(chunk[0], chunk[-1] + 1)):  # in order: a plain slice
-                out[chunk[0] : chunk[-1] + 1] = _resized_rgb(nv12, size, blend)
+                out[chunk[0] : chunk[-1] + 1] = _resized_rgb(nv12, size)
             else:
-                out[torch.tensor(chunk, device=device)] = _resized_rgb(nv12, size, blend)
+                out[torch.tensor(chunk, device=device)] = _resized_rgb(nv12, size)
     return out
 
 
 CHUNK = 16  # frames converted at once: 16 1080p frames take 120 MB on the way
 
 
-def _resized_rgb(nv12: torch.Tensor, size: int, blend: Callable | None = None) -> torch.Tensor:
+def _resized_rgb(nv12: torch.Tensor, size: int) -> torch.Tensor:
     """A same-size NV12 batch -> uint8 RGB (N, size, size, 3), as converting every pixel
     and then resizing bilinearly (align_corners=False, no antialias: what cv2.resize
     INTER_LINEAR does) would give, but computed only where the resize samples: each
     output pixel's four source pixels are gathered in one call, converted (with the
     conversion's clamps) and blended. A 1080p frame has 23 times the pixels of the
-    300x300 input; converting them all took 83 us a frame on an H200, this 34.
-    ``blend``: `_blend`, or it compiled."""
-    rows, width = nv12.shape[1:]
-    offsets, weights = _sampling(size, rows * 2 // 3, width, nv12.device)
-    return (blend or _blend)(nv12, offsets, weights, size)
-
-
-@functools.cache
-def _compiled_blend() -> Callable:
-    """`_blend` compiled, made at first use (importing the compiler takes a second)."""
-    from edgewatch.gpu.compiling import Compiled
-
-    return Compiled(_blend, "the detector input")
-
-
-def _blend(nv12: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor, size: int):
-    """`_resized_rgb` given the taps' offsets and weights (see `_sampling`)."""
-    n = nv12.shape[0]
+    300x300 input; converting them all took 83 us a frame on an H200, this 34."""
+    n, rows, width = nv12.shape
+    height = rows * 2 // 3
+    offsets, weights = _sampling(size, height, width, nv12.device)
     taps = nv12.reshape(n, -1).index_select(1, offsets).view(n, 4, 3, size, size)
     taps[:, :, 0].clamp_(min=16)  # OpenCV's max(0, Y-16), as in nv12_to_rgb
     yuv = taps.float()

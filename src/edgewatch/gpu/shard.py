@@ -90,15 +90,14 @@ class FrameResult:
     detected_at: float = 0.0  # its batch's boxes reached the host
 
 
-def run_shard(job: ShardJob, results, stop, ready=None, go=None, watched=None, loaded=None) -> None:
+def run_shard(job: ShardJob, results, stop, ready=None, go=None, watched=None) -> None:
     """The shard process's body: ``results`` (a multiprocessing queue) gets lists of
     FrameResult, then ``("stats", shard index, dict)`` when the shard ends; ``stop`` (a
     multiprocessing event) ends it early. With ``ready`` (a shared counter) and ``go``
     (an event), the shard counts itself ready once its model is loaded and starts
     decoding only at ``go``: every shard of a benchmark starts at the same moment.
     ``watched``: shared flags, one per slot of ``job.watch_slots``, raised while a video
-    output wants that camera's pictures. ``loaded`` (a shared counter) counts the shard
-    once its detector is loaded, compiled and warmed up."""
+    output wants that camera's pictures."""
     import cv2
     import torch
 
@@ -116,7 +115,7 @@ def run_shard(job: ShardJob, results, stop, ready=None, go=None, watched=None, l
         torch.cuda.set_device(device)
     started = time.perf_counter()
     try:
-        figures = _Shard(job, results, stop, ready, go, watched, loaded).run()
+        figures = _Shard(job, results, stop, ready, go, watched).run()
     except Exception as error:  # the main process reports it; the shard cannot go on
         log.exception("GPU shard %d failed", job.shard.index)
         results.put(("error", job.shard.index, f"{type(error).__name__}: {error}"))
@@ -126,12 +125,11 @@ def run_shard(job: ShardJob, results, stop, ready=None, go=None, watched=None, l
 
 
 class _Shard:
-    def __init__(self, job: ShardJob, results, stop, ready=None, go=None, watched=None,
-                 loaded=None):  # fmt: skip
+    def __init__(self, job: ShardJob, results, stop, ready=None, go=None, watched=None):
         from edgewatch.gpu.batching import BatchCollector
 
         self.job, self.results, self.stop = job, results, stop
-        self.ready, self.go, self.watched, self.loaded = ready, go, watched, loaded
+        self.ready, self.go, self.watched = ready, go, watched
         self.gpu_id = int(job.shard.device.split(":")[1]) if ":" in job.shard.device else 0
         self.collector = BatchCollector(job.max_batch, job.max_wait_s)
         self.decoded: dict[str, int] = {}
@@ -154,9 +152,6 @@ class _Shard:
         detector = trackers = None
         if not self.job.decode_only:
             detector, trackers = self._load()
-        if self.loaded is not None:
-            with self.loaded.get_lock():
-                self.loaded.value += 1
         threads = [
             threading.Thread(target=self._decode, args=(camera, source), daemon=True)
             for camera, source in self.job.sources.items()
@@ -203,11 +198,9 @@ class _Shard:
         detector = TorchSsd(config, device=self.job.shard.device, model_path=self.job.model_path)
         detector.warm_up(self.job.max_batch)
         # The detector input's and the pictures' kernels too, before the first frame:
-        # CUDA loads a kernel at its first launch (see `TorchSsd.warm_up`), and the
-        # compiler makes one for a single frame and one for any other count.
+        # CUDA loads a kernel at its first launch (see `TorchSsd.warm_up`).
         blank = torch.zeros((1080 * 3 // 2, 1920), dtype=torch.uint8, device=detector.device)
-        for count in (1, 2):
-            detector_input([blank] * count, detector.input_size, detector.compiled)
+        detector_input([blank], detector.input_size)
         nv12_to_bgr_host(blank)
         trackers = None
         if self.job.tracker is not None:
@@ -358,7 +351,7 @@ class _Shard:
         taken_at = time.time()
         t0 = clock()
         frames = [item[3] for item in batch]
-        images = detector_input(frames, detector.input_size, detector.compiled)
+        images = detector_input(frames, detector.input_size)
         t1 = clock()
         encodings, scores = detector.infer(images)
         sizes = [(f.shape[0] * 2 // 3, f.shape[1]) for f in frames]

@@ -22,7 +22,6 @@ from edgewatch.detect.filters import DetectionFilter
 from edgewatch.detect.onnx_session import batches
 from edgewatch.detect.ssd import check_input_size, input_batch
 from edgewatch.detect.ssd_onnx_build import HEAD_METADATA_KEY, SsdHead, cached_ssd_onnx
-from edgewatch.gpu.compiling import Compiled, can_compile
 from edgewatch.types import Detections
 
 log = logging.getLogger(__name__)
@@ -173,10 +172,11 @@ def greedy_nms(boxes: Tensor, score: Tensor, group: Tensor, iou: float) -> Tenso
 def suppress(boxes: Tensor, score: Tensor, group: Tensor, iou: float) -> Tensor:
     """Indices, ascending, that per-group greedy NMS keeps (torchvision's kernel when it
     imports). Each group is moved to a square of its own, so that one call serves them
-    all: torchvision's `batched_nms` does so only up to 1,000 boxes, and past that calls
-    NMS group by group, a launch and a sync each (an H200, a batch of 64 1080p frames:
-    6.6 ms, more than the network). float64, shifted to 0: the squares' offsets, up to
-    groups x the largest coordinate, would cost float32 its precision."""
+    all: torchvision's `batched_nms` does so only up to 5,000 boxes on a GPU, and past
+    that calls NMS group by group, a launch and a sync each (an H200: the boxes of a
+    batch of 256 1080p frames took 78 ms, 12 times a batch of 64's). float64, shifted to 0:
+    the squares' offsets, up to groups x the largest coordinate, would cost float32 its
+    precision."""
     if len(boxes) == 0:
         return torch.zeros(0, dtype=torch.int64, device=boxes.device)
     if nms is None:
@@ -203,7 +203,6 @@ class TorchSsd:
         half: bool | None = None,
         model_path: str | Path | None = None,
         cuda_graphs: bool | None = None,
-        compile: bool | None = None,
     ) -> None:
         check_input_size(config)
         self.config = config
@@ -214,9 +213,6 @@ class TorchSsd:
         self.head = SsdHead.from_json(metadata[HEAD_METADATA_KEY])
         dtype = torch.float16 if half else torch.float32
         self.network = graph_module(model, dtype).to(self.device).eval()
-        # Compiled (see `edgewatch.gpu.compiling`) on a GPU with Triton, unless told.
-        compile = can_compile(self.device) if compile is None else compile
-        self._forward = Compiled(self.network, "the SSD") if compile else self.network
         self.input_size = self.head.input_size
         self.filter = DetectionFilter(config, self.class_names)
         columns = [COCO91_IDS[i] for i in self.filter.class_ids]  # score columns (1..90)
@@ -230,15 +226,9 @@ class TorchSsd:
         use_graphs = self.device.type == "cuda" if cuda_graphs is None else cuda_graphs
         self._graphs: dict[int, tuple] | None = {} if use_graphs else None
 
-    @property
-    def compiled(self) -> bool:
-        """Whether the network runs compiled (asked for, and no failure so far)."""
-        return isinstance(self._forward, Compiled) and self._forward.compiling
-
     def warm_up(self, batch_size: int) -> None:
-        """One full batch before the first frame: the network is compiled, cuDNN picks
-        its kernels and the memory for the largest batch is taken now, not minutes into
-        the run. Then the boxes'
+        """One full batch before the first frame: cuDNN picks its kernels and the memory
+        for the largest batch is taken now, not minutes into the run. Then the boxes'
         path again with objects found (a blank image has none): CUDA loads a kernel at
         its first launch, and NMS's first batch with boxes took up to 470 ms on an H200
         under load, while that shard's frames waited."""
@@ -266,11 +256,11 @@ class TorchSsd:
             for n in sorted(set(sizes), reverse=True):
                 image = torch.zeros((n, size, size, 3), dtype=torch.uint8, device=self.device)
                 with torch.cuda.stream(side):  # warm-up off the capture, as CUDA asks
-                    self._forward(image)  # (and compiling, which must not be captured)
+                    self.network(image)
                 torch.cuda.current_stream(self.device).wait_stream(side)
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph, pool=pool):
-                    outputs = self._forward(image)
+                    outputs = self.network(image)
                 pool = graph.pool()
                 self._graphs[n] = (graph, image, outputs)
         except RuntimeError as error:
@@ -286,7 +276,7 @@ class TorchSsd:
         n = len(batch)
         size = next((s for s in sorted(self._graphs or ()) if s >= n), None)
         if size is None:
-            return self._forward(batch)
+            return self.network(batch)
         graph, image, outputs = self._graphs[size]
         image[:n].copy_(batch)
         graph.replay()

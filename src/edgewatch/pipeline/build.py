@@ -60,7 +60,6 @@ def build_pipeline(
 
         log.info("detecting on %s; decoding on the CPU (PyNvVideoCodec is not installed)", device)
         detector = TorchSsd(detector_config(config), device=device)
-        detector.warm_up(config.detector.batch_size)  # compiled and captured before frames
     gates: dict[str, CameraGate] = {}
     readers, streams = open_streams(config, stop, stats, inbox, gates)
     try:
