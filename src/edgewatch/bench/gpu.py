@@ -265,7 +265,7 @@ def run_naive(source: str, seconds: float, model_path: str | None) -> dict:
 
 def gpu_bench(source: str, streams: list[int], seconds: float, processes: int | None,
               model_path: str | None = None, compare_settings: bool = False,
-              in_phase: bool = False) -> dict:  # fmt: skip
+              in_phase: bool = False, compiled: bool = False) -> dict:  # fmt: skip
     import torch
 
     from edgewatch.gpu.shards import default_processes
@@ -291,9 +291,11 @@ def gpu_bench(source: str, streams: list[int], seconds: float, processes: int | 
         figures["blocking_only"] = run_engine(
             source, most, seconds, messages=True, gil_switch_s=0.005, **layout
         )
-    figures["unpaced"] = run_engine(source, most, seconds, messages=True, **layout)
+    engine = dict(messages=True, compiled=compiled, **layout)
+    figures["compiled"] = compiled
+    figures["unpaced"] = run_engine(source, most, seconds, **engine)
     figures["phases"] = "in phase" if in_phase else "spread"
-    paced = dict(pace_fps=PACE_FPS, messages=True, spread_phases=not in_phase, **layout)
+    paced = dict(pace_fps=PACE_FPS, spread_phases=not in_phase, **engine)
     figures["paced"] = [run_engine(source, n, seconds, **paced) for n in sorted(streams)]
     # Again at the end: a machine's cores can give less a few minutes later (neighbours
     # on the host), and then every figure between the two was measured on less.
@@ -315,8 +317,10 @@ def print_gpu_bench(figures: dict, seconds: float) -> None:
     naive = figures["naive"]["frames_per_s"]
     ceiling = figures["ceiling"]["frames_per_s"]
     engine = figures["unpaced"]["frames_per_s"]
-    print(f"layout: {figures['layout']}; engine runs: {seconds:g} s counted after a "
-          f"{WARM_UP_S:g} s warm-up (every camera and shard starting at once)")  # fmt: skip
+    ssd = "compiled ahead of time" if figures.get("compiled") else "CUDA graphs, not compiled"
+    print(f"layout: {figures['layout']}; the engine's SSD: {ssd}; engine runs: {seconds:g} s "
+          f"counted after a {WARM_UP_S:g} s warm-up (every camera and shard starting at "
+          "once)")  # fmt: skip
     print_cpu_reference(figures["cpu_reference"])
     print(f"naive (OpenCV CPU decode, batch-1 GPU detection): {naive:.1f} frames/s")
     print(f"NVDEC ceiling, {figures['ceiling']['streams']} streams, decode only: "
@@ -377,7 +381,7 @@ def print_gpu(args) -> int:
     seconds = float(args.seconds or 20)
     figures = gpu_bench(
         str(args.source), streams, seconds, args.processes, args.model_path,
-        compare_settings=args.compare_settings, in_phase=args.in_phase,
+        compare_settings=args.compare_settings, in_phase=args.in_phase, compiled=args.compiled,
     )  # fmt: skip
     print_gpu_bench(figures, seconds)
     if args.json:

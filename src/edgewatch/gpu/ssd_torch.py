@@ -203,16 +203,22 @@ class TorchSsd:
         half: bool | None = None,
         model_path: str | Path | None = None,
         cuda_graphs: bool | None = None,
+        compiled: bool = False,
     ) -> None:
+        """``compiled``: `warm_up` loads (or builds, once) the network compiled ahead of
+        time (`edgewatch.gpu.aot`); the plain network runs where that fails."""
         check_input_size(config)
         self.config = config
         self.device = torch.device(device)
         half = self.device.type == "cuda" if half is None else half
-        model = onnx.load(model_path or cached_ssd_onnx(config.cache_dir))
+        self._model_file = Path(model_path or cached_ssd_onnx(config.cache_dir))
+        model = onnx.load(self._model_file)
         metadata = {prop.key: prop.value for prop in model.metadata_props}
         self.head = SsdHead.from_json(metadata[HEAD_METADATA_KEY])
         dtype = torch.float16 if half else torch.float32
         self.network = graph_module(model, dtype).to(self.device).eval()
+        self._forward: Callable = self.network  # or it compiled, from `warm_up`
+        self._compile = compiled
         self.input_size = self.head.input_size
         self.filter = DetectionFilter(config, self.class_names)
         columns = [COCO91_IDS[i] for i in self.filter.class_ids]  # score columns (1..90)
@@ -233,6 +239,8 @@ class TorchSsd:
         its first launch, and NMS's first batch with boxes took up to 470 ms on an H200
         under load, while that shard's frames waited."""
         size = self.input_size
+        if self._compile and self._forward is self.network:
+            self._forward = self._compiled_network() or self.network
         if self._graphs is not None:
             self._capture([n for n in self.GRAPH_SIZES if n < batch_size] + [batch_size])
         blank = torch.zeros((batch_size, size, size, 3), dtype=torch.uint8, device=self.device)
@@ -242,6 +250,22 @@ class TorchSsd:
         found = scores.clone()
         found[:, :8, self._columns] = 0.9  # every class on 8 priors of each image
         self.postprocess(encodings, found, sizes)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the network runs compiled ahead of time (asked for, and it loaded)."""
+        return self._forward is not self.network
+
+    def _compiled_network(self) -> Callable | None:
+        from edgewatch.gpu.aot import compiled_network, package_key
+        from edgewatch.paths import default_cache_dir
+
+        dtype = next(self.network.buffers()).dtype
+        example = torch.zeros((4, self.input_size, self.input_size, 3), dtype=torch.uint8,
+                              device=self.device)  # fmt: skip
+        key = package_key(self._model_file, self.device, dtype)
+        folder = self.config.cache_dir or default_cache_dir()
+        return compiled_network(self.network, example, folder, key)
 
     @torch.inference_mode()
     def _capture(self, sizes: list[int]) -> None:
@@ -256,11 +280,11 @@ class TorchSsd:
             for n in sorted(set(sizes), reverse=True):
                 image = torch.zeros((n, size, size, 3), dtype=torch.uint8, device=self.device)
                 with torch.cuda.stream(side):  # warm-up off the capture, as CUDA asks
-                    self.network(image)
+                    self._forward(image)
                 torch.cuda.current_stream(self.device).wait_stream(side)
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph, pool=pool):
-                    outputs = self.network(image)
+                    outputs = self._forward(image)
                 pool = graph.pool()
                 self._graphs[n] = (graph, image, outputs)
         except RuntimeError as error:
@@ -276,7 +300,7 @@ class TorchSsd:
         n = len(batch)
         size = next((s for s in sorted(self._graphs or ()) if s >= n), None)
         if size is None:
-            return self.network(batch)
+            return self._forward(batch)
         graph, image, outputs = self._graphs[size]
         image[:n].copy_(batch)
         graph.replay()
