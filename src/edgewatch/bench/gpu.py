@@ -134,11 +134,12 @@ class _Window:
         """``result`` reached this process at epoch ``now``, ``elapsed`` s after the first."""
         if elapsed > self.warm_up_s + self.seconds:
             return  # the shards are stopping: frames past the window do not count
-        self.with_start.append(now - result.timestamp)
+        latency = now - result.timestamp
+        self.with_start.append(latency)
         if elapsed < self.warm_up_s:
             return
         self.per_stream[result.camera] += 1
-        self.latency.append(now - result.timestamp)
+        self.latency.append(latency)
         self.parts["to_batch"].append(result.taken_at - result.timestamp)
         self.parts["detect"].append(result.detected_at - result.taken_at)
         self.parts["to_main"].append(now - result.detected_at)

@@ -233,11 +233,12 @@ class TorchSsd:
         self._graphs: dict[int, tuple] | None = {} if use_graphs else None
 
     def warm_up(self, batch_size: int) -> None:
-        """One full batch before the first frame: cuDNN picks its kernels and the memory
-        for the largest batch is taken now, not minutes into the run. Then the boxes'
-        path again with objects found (a blank image has none): CUDA loads a kernel at
-        its first launch, and NMS's first batch with boxes took up to 470 ms on an H200
-        under load, while that shard's frames waited."""
+        """One full batch before the first frame (the compiled network loaded first,
+        where asked for): cuDNN picks its kernels and the memory for the largest batch
+        is taken now, not minutes into the run. Then the boxes' path again with objects
+        found (a blank image has none): CUDA loads a kernel at its first launch, and
+        NMS's first batch with boxes took up to 470 ms on an H200 under load, while that
+        shard's frames waited."""
         size = self.input_size
         if self._compile and self._forward is self.network:
             self._forward = self._compiled_network() or self.network
