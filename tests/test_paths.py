@@ -13,7 +13,7 @@ from edgewatch.events.config import SnapshotConfig
 from edgewatch.events.model import Episode
 from edgewatch.events.snapshots import SnapshotWriter
 from edgewatch.events.store import EventStore
-from edgewatch.paths import make_private_dir, write_private
+from edgewatch.paths import built_in_place, make_private_dir, write_private
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +62,18 @@ def test_write_private_replaces_atomically(tmp_path):
     write_private(target, b"two")
     assert target.read_bytes() == b"two" and mode(target) == 0o600
     assert [p.name for p in target.parent.iterdir()] == ["f.bin"]  # no .part left over
+
+
+def test_built_in_place_appears_whole_and_readable_by_all_or_not_at_all(tmp_path):
+    path = tmp_path / "model.onnx"
+    with built_in_place(path) as temporary:
+        assert temporary.parent == tmp_path and not path.exists()  # nothing half-made
+        temporary.write_bytes(b"built")
+    assert path.read_bytes() == b"built"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # a cache can be shared
+    with pytest.raises(RuntimeError), built_in_place(path, suffix=".tmp.pt2") as temporary:
+        assert temporary.name.endswith(".tmp.pt2")
+        temporary.write_bytes(b"half")
+        raise RuntimeError("the builder failed")
+    assert path.read_bytes() == b"built"  # the earlier build stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no leftovers

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 #: Real CCTV footage from Debian's opencv-doc: a fixed outdoor camera, people walking,
@@ -67,3 +70,21 @@ def write_private(path: Path, data: bytes) -> None:
         f.write(data)
     os.chmod(partial, PRIVATE_FILE_MODE)  # an earlier .part may have had another mode
     os.replace(partial, path)
+
+
+@contextlib.contextmanager
+def built_in_place(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary file beside ``path`` for a builder to write (its name ends in
+    ``suffix``). When the block ends well it becomes ``path`` whole (a process that looks
+    meanwhile finds no file or the whole one), readable by all: a cache can be shared.
+    When it fails, the temporary file goes."""
+    path = Path(path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        yield Path(temporary)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

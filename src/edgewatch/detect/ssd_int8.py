@@ -18,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +26,7 @@ import numpy as np
 from edgewatch.detect.ssd_onnx_build import HEAD_METADATA_KEY
 from edgewatch.errors import MissingDependencyError
 from edgewatch.machine import cpu_model, vector_extensions
-from edgewatch.paths import sample_clip
+from edgewatch.paths import built_in_place, sample_clip
 
 log = logging.getLogger(__name__)
 
@@ -93,23 +91,16 @@ def cached_ssd_int8(fp32: Path) -> Path:
 
     log.info("building the int8 detector %s, calibrated on %d frames (once; ~10 s)",
              path, len(images))  # fmt: skip
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    with built_in_place(path) as temporary:
         quantize_static(
-            str(fp32), tmp, Frames(), quant_format=QuantFormat.QDQ, per_channel=True,
-            reduce_range=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-            nodes_to_exclude=class_heads,
+            str(fp32), str(temporary), Frames(), quant_format=QuantFormat.QDQ,
+            per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8, nodes_to_exclude=class_heads,
         )  # fmt: skip
-        model = onnx.load(tmp)
+        model = onnx.load(temporary)
         head = {p.key: p.value for p in source.metadata_props}[HEAD_METADATA_KEY]
         onnx.helper.set_model_props(model, {HEAD_METADATA_KEY: head})
-        onnx.save(model, tmp)
-        os.chmod(tmp, 0o644)  # a cache can be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        onnx.save(model, temporary)
     return path
 
 

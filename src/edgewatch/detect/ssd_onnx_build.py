@@ -21,8 +21,6 @@ import importlib.util
 import json
 import logging
 import math
-import os
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +30,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgewatch.detect.tf_graph import TextNode, read_graph_constants, read_text_graph
-from edgewatch.paths import default_cache_dir
+from edgewatch.paths import built_in_place, default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -342,15 +340,8 @@ def cached_ssd_onnx(
     log.info("building ONNX model from %s into %s (once; takes a few seconds)", weights, path)
     model, _ = build_ssd_onnx(weights, text_graph)
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache can be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with built_in_place(path) as temporary:
+        temporary.write_bytes(model.SerializeToString())
     others = [p.name for p in folder.glob("ssd_mobilenet_v2_coco-*.onnx") if p != path]
     if others:
         log.info("%s also holds %d other build(s) (67 MB each, maybe another install's): %s",

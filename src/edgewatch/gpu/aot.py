@@ -20,12 +20,12 @@ import contextlib
 import fcntl
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from edgewatch.paths import built_in_place
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +90,8 @@ def _build(network: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
     batch = torch.export.Dim("batch", min=MIN_BATCH, max=MAX_BATCH)
     with torch.inference_mode(False), torch.no_grad():
         exported = torch.export.export(network, (example,), dynamic_shapes=({0: batch},))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.stem}.", suffix=".tmp.pt2")
-    os.close(fd)
-    try:
-        aoti_compile_and_package(exported, package_path=tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache can be shared
-        os.replace(tmp, path)  # whole or not at all, for a process that looks now
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with built_in_place(path, suffix=".tmp.pt2") as temporary:  # the compiler wants .pt2
+        aoti_compile_and_package(exported, package_path=str(temporary))
 
 
 @contextlib.contextmanager
