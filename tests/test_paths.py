@@ -13,7 +13,7 @@ from edgewatch.events.config import SnapshotConfig
 from edgewatch.events.model import Episode
 from edgewatch.events.snapshots import SnapshotWriter
 from edgewatch.events.store import EventStore
-from edgewatch.paths import built_in_place, make_private_dir, write_private
+from edgewatch.paths import built_in_place, folder_locked, make_private_dir, write_private
 
 
 @pytest.fixture(autouse=True)
@@ -77,3 +77,28 @@ def test_built_in_place_appears_whole_and_readable_by_all_or_not_at_all(tmp_path
         raise RuntimeError("the builder failed")
     assert path.read_bytes() == b"built"  # the earlier build stays
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no leftovers
+
+
+def test_folder_locked_makes_processes_take_turns_and_leaves_no_file(tmp_path):
+    import threading
+
+    order = []
+
+    def hold(name: str, held: threading.Event | None = None) -> None:
+        with folder_locked(tmp_path):
+            order.append(f"{name} in")
+            if held is not None:
+                held.set()
+                threading.Event().wait(0.2)  # the other one tries meanwhile
+            order.append(f"{name} out")
+
+    held = threading.Event()
+    first = threading.Thread(target=hold, args=("first", held))
+    first.start()
+    held.wait()
+    second = threading.Thread(target=hold, args=("second",))  # flock: its own open file
+    second.start()
+    first.join()
+    second.join()
+    assert order == ["first in", "first out", "second in", "second out"]
+    assert list(tmp_path.iterdir()) == []  # the folder is the lock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -88,3 +89,16 @@ def built_in_place(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def folder_locked(folder: Path) -> Iterator[None]:
+    """Holds an exclusive lock on ``folder`` (which must exist) for the block: processes
+    that make a file in it once (a password, a compiled model) take turns, and the one
+    that waited finds the file made. The folder is the lock: no lock file is left."""
+    lock = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(lock)  # and with it the lock

@@ -9,15 +9,13 @@ Why ahead of time: `torch.compile` in every shard traces and compiles at each st
 8 or 16 shards doing so at once had not started after 200 s on that machine. A package
 built once loads in 0.1 s (a 2-core EPYC, the SSD built for its CPU).
 
-The first process to want a package builds it under a file lock; the others wait for it
-and load it. Where building fails (no C++ compiler, an op the compiler lacks), the plain
-network runs, after one warning.
+The first process to want a package builds it under a lock on the cache folder; the
+others wait for it and load it. Where building fails (no C++ compiler, an op the
+compiler lacks), the plain network runs, after one warning.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import logging
 from collections.abc import Callable
@@ -25,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from edgewatch.paths import built_in_place
+from edgewatch.paths import built_in_place, folder_locked
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +73,7 @@ def compiled_network(
 
 def _load_or_build(network: torch.nn.Module, example: torch.Tensor, path: Path) -> Callable:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.with_suffix(".lock")):  # one builder; the others wait, then load
+    with folder_locked(path.parent):  # one builder; the others wait, then load
         if not path.exists():
             _build(network, example, path)
     from torch._inductor import aoti_load_package  # importing the compiler takes a second
@@ -92,13 +90,3 @@ def _build(network: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
         exported = torch.export.export(network, (example,), dynamic_shapes=({0: batch},))
     with built_in_place(path, suffix=".tmp.pt2") as temporary:  # the compiler wants .pt2
         aoti_compile_and_package(exported, package_path=str(temporary))
-
-
-@contextlib.contextmanager
-def _locked(lock_path: Path):
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -10,7 +10,6 @@ password.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import secrets
@@ -22,7 +21,7 @@ from edgewatch.clients.secrets import resolve_secret
 from edgewatch.configbase import ConfigModel
 from edgewatch.durations import Duration
 from edgewatch.errors import ConfigError
-from edgewatch.paths import PRIVATE_FILE_MODE, default_state_dir, make_private_dir
+from edgewatch.paths import PRIVATE_FILE_MODE, default_state_dir, folder_locked, make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +127,7 @@ def _generated(path: Path) -> str:
     partial = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
     try:
         make_private_dir(path.parent)
-        lock = os.open(path.parent, os.O_RDONLY)  # the folder is the lock: no file left
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with folder_locked(path.parent):
             existing = _read(path)  # another process made it while this one waited
             if existing:
                 return existing
@@ -139,8 +136,6 @@ def _generated(path: Path) -> str:
                 f.write(password + "\n")
             os.chmod(partial, PRIVATE_FILE_MODE)
             os.replace(partial, path)  # missing, or there but empty
-        finally:
-            os.close(lock)  # and with it the lock
     except OSError as error:
         raise ConfigError(
             f"cannot write the generated web password to {path} ({error.strerror})",
