@@ -165,6 +165,44 @@ def test_graph_module_names_an_op_it_cannot_run():
         ssd_torch.graph_module(helper.make_model(graph), torch.float32)
 
 
+def test_fusing_each_convolution_with_its_relu6_keeps_the_outputs(monkeypatch):
+    """The graph rewrite on the CPU: cuDNN's fused op (CUDA only) stands in as what it
+    computes, relu(conv(x) + bias); the kernel itself is held against the plain network
+    on a GPU below."""
+
+    def convolution_relu(x, w, b, stride, padding, dilation, groups):
+        return torch.relu(torch.nn.functional.conv2d(x, w, b, stride, padding, dilation, groups))
+
+    monkeypatch.setattr(torch, "cudnn_convolution_relu", convolution_relu)
+    import onnx
+
+    model = onnx.load(cached_ssd_onnx(None))
+    plain = ssd_torch.graph_module(model, torch.float32)
+    fused = ssd_torch.graph_module(model, torch.float32, fuse_relu=True)
+    assert plain.fused == 0 and fused.fused == 26  # the pointwise ones of the 47 ReLU6
+    assert len(fused.steps) == len(plain.steps) - 26
+    images = torch.from_numpy(np.stack(noise_images()))
+    with torch.inference_mode():
+        for ours, theirs in zip(fused(images), plain(images), strict=True):
+            torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def noise_images() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)  # noise is enough: every step runs on it
+    return [rng.integers(0, 256, (300, 300, 3), dtype=np.uint8) for _ in range(2)]
+
+
+def test_a_device_whose_cudnn_cannot_fuse_runs_the_plain_network(monkeypatch, caplog):
+    def no_fused_kernel(*args):
+        raise RuntimeError("cuDNN error: CUDNN_STATUS_NOT_SUPPORTED")
+
+    monkeypatch.setattr(torch, "cudnn_convolution_relu", no_fused_kernel)
+    detector = ssd_torch.TorchSsd(CONFIG, device="cpu", fused=True)
+    assert not detector.fused
+    assert "run apart" in caplog.text and "NOT_SUPPORTED" in caplog.text
+    assert ssd_torch.TorchSsd(CONFIG, device="cpu").fused is False  # CUDA only by default
+
+
 def test_compiled_asked_for_runs_the_compiled_network_from_warm_up(frames, monkeypatch):
     from edgewatch.gpu import aot
 
@@ -210,3 +248,29 @@ def test_compiled_ahead_of_time_finds_what_the_plain_network_finds(frames):
     assert sum(len(d) for d in expected) >= 20  # not vacuous
     for e, g in zip(expected, got, strict=True):
         compare(e, g, plain.filter.thresholds, tolerance=0.02)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU (CI has none)")
+def test_fused_convolutions_find_what_the_plain_network_finds(frames):
+    model = os.environ.get("EDGEWATCH_SSD_ONNX")  # a GPU box without the weights package
+    config = CONFIG.model_copy(update={"batch_size": 8})
+    plain = ssd_torch.TorchSsd(config, device="cuda", model_path=model, fused=False)
+    fused = ssd_torch.TorchSsd(config, device="cuda", model_path=model)
+    assert fused.fused, "cuDNN could not fuse: see the warning"
+    for detector in (plain, fused):
+        detector.warm_up(8)
+    expected, got = plain.detect(frames), fused.detect(frames)
+    assert sum(len(d) for d in expected) >= 20  # not vacuous
+    for e, g in zip(expected, got, strict=True):
+        compare(e, g, plain.filter.thresholds, tolerance=0.02)
+    # The fused op is given its output as the unused addend (alpha 0): memory reused from
+    # other tensors must not leak into it, whatever it held.
+    images = torch.randint(0, 256, (32, 300, 300, 3), dtype=torch.uint8, device="cuda")
+    with torch.inference_mode():
+        for _ in range(5):
+            garbage = torch.full((64, 1024, 1024), float("nan"), device="cuda")
+            del garbage  # its blocks go back to the cache, NaN-filled
+            for ours, theirs in zip(fused.network(images), plain.network(images), strict=True):
+                assert torch.isfinite(ours).all()
+                torch.testing.assert_close(ours, theirs, rtol=0.05, atol=0.05)

@@ -106,6 +106,25 @@ CHUNK = 16  # frames converted at once: 16 1080p frames take 120 MB on the way
 
 
 def _resized_rgb(nv12: torch.Tensor, size: int) -> torch.Tensor:
+    """A same-size NV12 batch -> uint8 RGB (N, size, size, 3): in one Triton kernel on a
+    CUDA device where Triton imports (`resize_kernel`), else `_resized_rgb_torch`."""
+    kernel = _triton_kernel() if nv12.is_cuda else None
+    if kernel is None:
+        return _resized_rgb_torch(nv12, size)
+    offsets, weights = _sampling(size, *_frame_size(nv12), nv12.device)
+    return kernel(nv12.contiguous(), size, offsets, weights, (_CY, _CUB, _CUG, _CVG, _CVR))
+
+
+@functools.cache
+def _triton_kernel():
+    try:
+        from edgewatch.gpu.resize_kernel import resized_rgb
+    except ImportError:  # no Triton (CPU wheels, Windows): the torch chain
+        return None
+    return resized_rgb
+
+
+def _resized_rgb_torch(nv12: torch.Tensor, size: int) -> torch.Tensor:
     """A same-size NV12 batch -> uint8 RGB (N, size, size, 3), as converting every pixel
     and then resizing bilinearly (align_corners=False, no antialias: what cv2.resize
     INTER_LINEAR does) would give, but computed only where the resize samples: each

@@ -6,6 +6,7 @@ whole batch; only the final boxes go to the host, through the same `DetectionFil
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -34,14 +35,29 @@ except Exception:  # not installed, or built for another torch: the torch fallba
 _ELEMENTWISE = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Sigmoid": torch.sigmoid}
 
 
-def _conv(attrs: dict) -> Callable:
+def _conv(attrs: dict, relu_max: float | None = None) -> Callable:
+    """A Conv node; with ``relu_max``, the Clip(0, relu_max) after it too, in cuDNN's
+    fused convolution + bias + ReLU (CUDA only): eager PyTorch adds a convolution's bias
+    in a kernel of its own, another pass over the activation (a third of the SSD's GPU
+    time on an H200), which the fused kernel does on its way out."""
     top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
     stride, dilation = attrs.get("strides", [1, 1]), attrs.get("dilations", [1, 1])
     groups = attrs.get("group", 1)
-    if (top, left) == (bottom, right):
-        return lambda x, w, b: F.conv2d(x, w, b, stride, (top, left), dilation, groups)
-    pad = (left, right, top, bottom)  # TensorFlow's SAME puts the odd pixel at the end
-    return lambda x, w, b: F.conv2d(F.pad(x, pad), w, b, stride, 0, dilation, groups)
+    pad = None
+    if (top, left) != (bottom, right):
+        pad = (left, right, top, bottom)  # TensorFlow's SAME puts the odd pixel at the end
+        top = left = 0
+    if relu_max is None:
+        convolve = F.conv2d
+    else:
+
+        def convolve(x, w, b, stride, padding, dilation, groups):
+            y = torch.cudnn_convolution_relu(x, w, b, stride, padding, dilation, groups)
+            return y.clamp_max_(relu_max)
+
+    if pad is None:
+        return lambda x, w, b: convolve(x, w, b, stride, [top, left], dilation, groups)
+    return lambda x, w, b: convolve(F.pad(x, pad), w, b, stride, [0, 0], dilation, groups)
 
 
 def _reshape(shape: list[int]) -> Callable:
@@ -49,6 +65,10 @@ def _reshape(shape: list[int]) -> Callable:
         return x.reshape([x.shape[i] if s == 0 else s for i, s in enumerate(shape)])
 
     return reshape
+
+
+def _clip_bounds(node: onnx.NodeProto, inits: dict[str, np.ndarray]) -> tuple:
+    return tuple(inits[i].item() if i else None for i in [*node.input, "", ""][1:3])
 
 
 def _step(node: onnx.NodeProto, inits: dict[str, np.ndarray], dtype: torch.dtype):
@@ -59,7 +79,7 @@ def _step(node: onnx.NodeProto, inits: dict[str, np.ndarray], dtype: torch.dtype
         case "Conv":
             return _conv(attrs), inputs
         case "Clip":
-            low, high = (inits[i].item() if i else None for i in [*inputs, "", ""][1:3])
+            low, high = _clip_bounds(node, inits)
             return lambda x: x.clamp(low, high), inputs[:1]
         case "Reshape":
             return _reshape([int(s) for s in inits[inputs[1]]]), inputs[:1]
@@ -74,10 +94,32 @@ def _step(node: onnx.NodeProto, inits: dict[str, np.ndarray], dtype: torch.dtype
     raise NotImplementedError(f"{node.name}: ONNX op {op} {attrs} is not supported by graph_module")
 
 
-class OnnxGraph(torch.nn.Module):
-    """An ONNX graph as a plain loop over closures made once, at build time."""
+def _relu_clips(graph: onnx.GraphProto, inits: dict[str, np.ndarray]) -> dict[str, tuple]:
+    """Conv output -> (the Clip(0, max) node right after it, max), where the Conv is
+    pointwise (not grouped) and that Clip is the output's only reader: the pairs cuDNN
+    runs faster fused. Measured on an H200, a batch of 64 with the 26 pointwise pairs
+    fused: 4.55 ms against 5.62; with the 21 depthwise pairs fused too: 16.6 ms."""
+    readers: dict[str, int] = defaultdict(int)
+    for node in graph.node:
+        for name in node.input:
+            readers[name] += 1
+    pairs = {}
+    for conv, clip in zip(graph.node, graph.node[1:]):
+        if conv.op_type != "Conv" or clip.op_type != "Clip" or clip.input[0] != conv.output[0]:
+            continue
+        if any(a.name == "group" and a.i != 1 for a in conv.attribute):
+            continue
+        low, high = _clip_bounds(clip, inits)
+        if low == 0 and high is not None and readers[conv.output[0]] == 1:
+            pairs[conv.output[0]] = (clip, high)
+    return pairs
 
-    def __init__(self, model: onnx.ModelProto, dtype: torch.dtype) -> None:
+
+class OnnxGraph(torch.nn.Module):
+    """An ONNX graph as a plain loop over closures made once, at build time. With
+    ``fuse_relu`` (CUDA only), each Conv and the ReLU6 after it are one step."""
+
+    def __init__(self, model: onnx.ModelProto, dtype: torch.dtype, fuse_relu: bool = False):
         super().__init__()
         graph = model.graph
         inits = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
@@ -87,10 +129,25 @@ class OnnxGraph(torch.nn.Module):
         for name, value in inits.items():
             if np.issubdtype(value.dtype, np.floating):  # others are shapes, read by _step
                 self.constants[name] = f"constant{len(self.constants)}"
-                self.register_buffer(self.constants[name], torch.from_numpy(value.copy()).to(dtype))
-        self.steps: list[tuple[Callable, list[str], str, list[str]]] = [
-            (*_step(node, inits, dtype), node.output[0], []) for node in graph.node
-        ]
+                tensor = torch.from_numpy(value.copy()).to(dtype)
+                if fuse_relu and tensor.dim() == 4:  # cuDNN's layout (else copied per call)
+                    tensor = tensor.contiguous(memory_format=torch.channels_last)
+                self.register_buffer(self.constants[name], tensor)
+        fused = _relu_clips(graph, inits) if fuse_relu else {}
+        self.fused = len(fused)  # convolutions run with their ReLU6
+        fused_clips = {clip.output[0] for clip, _ in fused.values()}
+        self.steps: list[tuple[Callable, list[str], str, list[str]]] = []
+        for node in graph.node:
+            if node.output[0] in fused_clips:
+                continue
+            if node.output[0] in fused:
+                clip, high = fused[node.output[0]]
+                attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+                self.steps.append(
+                    (_conv(attrs, relu_max=high), list(node.input), clip.output[0], [])
+                )
+            else:
+                self.steps.append((*_step(node, inits, dtype), node.output[0], []))
         # Drop each intermediate after its last use: a batch of 256 would keep gigabytes.
         last_use = {name: i for i, (_, inputs, _, _) in enumerate(self.steps) for name in inputs}
         for name, i in last_use.items():
@@ -107,9 +164,11 @@ class OnnxGraph(torch.nn.Module):
         return tuple(tensors[name].float() for name in self.output_names)
 
 
-def graph_module(model: onnx.ModelProto, dtype: torch.dtype) -> torch.nn.Module:
+def graph_module(
+    model: onnx.ModelProto, dtype: torch.dtype, fuse_relu: bool = False
+) -> torch.nn.Module:
     """Our built SSD graph in PyTorch: uint8 (N, 300, 300, 3) RGB in, float32 out."""
-    return OnnxGraph(model, dtype)
+    return OnnxGraph(model, dtype, fuse_relu)
 
 
 def decode_boxes(encodings: Tensor, priors: Tensor, var: Tensor) -> Tensor:
@@ -204,9 +263,11 @@ class TorchSsd:
         model_path: str | Path | None = None,
         cuda_graphs: bool | None = None,
         compiled: bool = False,
+        fused: bool | None = None,
     ) -> None:
         """``compiled``: `warm_up` loads (or builds, once) the network compiled ahead of
-        time (`edgewatch.gpu.aot`); the plain network runs where that fails."""
+        time (`edgewatch.gpu.aot`); the plain network runs where that fails. ``fused``
+        (the default on CUDA): each convolution and its ReLU6 in one cuDNN kernel."""
         check_input_size(config)
         self.config = config
         self.device = torch.device(device)
@@ -216,10 +277,15 @@ class TorchSsd:
         metadata = {prop.key: prop.value for prop in model.metadata_props}
         self.head = SsdHead.from_json(metadata[HEAD_METADATA_KEY])
         dtype = torch.float16 if half else torch.float32
-        self.network = graph_module(model, dtype).to(self.device).eval()
+        self.input_size = self.head.input_size
+        fuse = self.device.type == "cuda" if fused is None else fused
+        if self.device.type == "cuda":
+            # cuDNN times its kernels for each convolution's shape at the first batch of
+            # each size (warm_up): the network 3% faster, the fused pairs 7%, on an H200.
+            torch.backends.cudnn.benchmark = True
+        self.network = self._network(model, dtype, fuse)
         self._forward: Callable = self.network  # or it compiled, from `warm_up`
         self._compile = compiled
-        self.input_size = self.head.input_size
         self.filter = DetectionFilter(config, self.class_names)
         columns = [COCO91_IDS[i] for i in self.filter.class_ids]  # score columns (1..90)
         self._columns = torch.tensor(columns, dtype=torch.int64, device=self.device)
@@ -231,6 +297,26 @@ class TorchSsd:
         # 80 kernel launches a batch cost the CPU more than the GPU's work (an H200).
         use_graphs = self.device.type == "cuda" if cuda_graphs is None else cuda_graphs
         self._graphs: dict[int, tuple] | None = {} if use_graphs else None
+
+    def _network(self, model: onnx.ModelProto, dtype: torch.dtype, fuse: bool):
+        network = graph_module(model, dtype, fuse_relu=fuse).to(self.device).eval()
+        if not fuse:
+            return network
+        size = self.input_size
+        try:  # cuDNN builds its fused kernels now, or says it has none for this GPU
+            with torch.inference_mode():
+                network(torch.zeros((1, size, size, 3), dtype=torch.uint8, device=self.device))
+        except RuntimeError as error:
+            log.warning(
+                "the SSD's convolutions and ReLU6 run apart: cuDNN cannot fuse them here: %s", error
+            )
+            return graph_module(model, dtype).to(self.device).eval()
+        return network
+
+    @property
+    def fused(self) -> bool:
+        """Whether each convolution and its ReLU6 run as one kernel."""
+        return self.network.fused > 0
 
     def warm_up(self, batch_size: int) -> None:
         """One full batch before the first frame (the compiled network loaded first,
