@@ -94,7 +94,7 @@ def built_in_place(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
 @contextlib.contextmanager
 def folder_locked(folder: Path) -> Iterator[None]:
     """Holds an exclusive lock on ``folder`` (which must exist) for the block: processes
-    that make a file in it once (a password, a compiled model) take turns, and the one
+    that make a file in it once (the web password) take turns, and the one
     that waited finds the file made. The folder is the lock: no lock file is left."""
     lock = os.open(folder, os.O_RDONLY)
     try:

@@ -203,53 +203,6 @@ def test_a_device_whose_cudnn_cannot_fuse_runs_the_plain_network(monkeypatch, ca
     assert ssd_torch.TorchSsd(CONFIG, device="cpu").fused is False  # CUDA only by default
 
 
-def test_compiled_asked_for_runs_the_compiled_network_from_warm_up(frames, monkeypatch):
-    from edgewatch.gpu import aot
-
-    batches = []
-
-    def compiled_network(network, example, folder, key):  # stands in for the build
-        assert example.shape == (4, 300, 300, 3) and example.dtype == torch.uint8
-        return lambda batch: batches.append(len(batch)) or network(batch)
-
-    monkeypatch.setattr(aot, "compiled_network", compiled_network)
-    plain = ssd_torch.TorchSsd(CONFIG, device="cpu")
-    detector = ssd_torch.TorchSsd(CONFIG, device="cpu", compiled=True)
-    assert not detector.compiled  # made in warm_up, not before
-    detector.warm_up(2)
-    assert detector.compiled and batches == [2]  # the warm-up batch
-    got, expected = detector.detect(frames[:3]), plain.detect(frames[:3])
-    assert sum(batches[1:]) == 3  # each image through the compiled network
-    for g, e in zip(got, expected, strict=True):
-        np.testing.assert_array_equal(g.xyxy, e.xyxy)
-
-
-def test_compiled_that_cannot_be_made_leaves_the_plain_network(frames, monkeypatch):
-    from edgewatch.gpu import aot
-
-    monkeypatch.setattr(aot, "compiled_network", lambda *args: None)  # it warned
-    detector = ssd_torch.TorchSsd(CONFIG, device="cpu", compiled=True)
-    detector.warm_up(2)
-    assert not detector.compiled
-    assert len(detector.detect(frames[:1])) == 1
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU (CI has none)")
-def test_compiled_ahead_of_time_finds_what_the_plain_network_finds(frames):
-    model = os.environ.get("EDGEWATCH_SSD_ONNX")  # a GPU box without the weights package
-    config = CONFIG.model_copy(update={"batch_size": 8})
-    plain = ssd_torch.TorchSsd(config, device="cuda", model_path=model)
-    compiled = ssd_torch.TorchSsd(config, device="cuda", model_path=model, compiled=True)
-    plain.warm_up(8)
-    compiled.warm_up(8)  # built into the cache folder the first time (a minute or two)
-    assert compiled.compiled, "the compiled SSD could not be made: see the warning"
-    expected, got = plain.detect(frames), compiled.detect(frames)
-    assert sum(len(d) for d in expected) >= 20  # not vacuous
-    for e, g in zip(expected, got, strict=True):
-        compare(e, g, plain.filter.thresholds, tolerance=0.02)
-
-
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU (CI has none)")
 def test_fused_convolutions_find_what_the_plain_network_finds(frames):

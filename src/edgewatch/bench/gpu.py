@@ -266,9 +266,10 @@ def run_naive(source: str, seconds: float, model_path: str | None) -> dict:
 
 def gpu_bench(source: str, streams: list[int], seconds: float, processes: int | None,
               model_path: str | None = None, compare_settings: bool = False,
-              in_phase: bool = False, compiled: bool = False) -> dict:  # fmt: skip
+              in_phase: bool = False) -> dict:  # fmt: skip
     import torch
 
+    from edgewatch.gpu.frames import triton_kernel_available
     from edgewatch.gpu.shards import default_processes
 
     devices = list(range(torch.cuda.device_count()))
@@ -292,8 +293,10 @@ def gpu_bench(source: str, streams: list[int], seconds: float, processes: int | 
         figures["blocking_only"] = run_engine(
             source, most, seconds, messages=True, gil_switch_s=0.005, **layout
         )
-    engine = dict(messages=True, compiled=compiled, **layout)
-    figures["compiled"] = compiled
+    engine = dict(messages=True, **layout)
+    figures["detector_input"] = (
+        "one Triton kernel" if triton_kernel_available() else "torch ops (no Triton)"
+    )
     figures["unpaced"] = run_engine(source, most, seconds, **engine)
     figures["phases"] = "in phase" if in_phase else "spread"
     paced = dict(pace_fps=PACE_FPS, spread_phases=not in_phase, **engine)
@@ -318,8 +321,9 @@ def print_gpu_bench(figures: dict, seconds: float) -> None:
     naive = figures["naive"]["frames_per_s"]
     ceiling = figures["ceiling"]["frames_per_s"]
     engine = figures["unpaced"]["frames_per_s"]
-    ssd = "compiled ahead of time" if figures.get("compiled") else "CUDA graphs, not compiled"
-    print(f"layout: {figures['layout']}; the engine's SSD: {ssd}; engine runs: {seconds:g} s "
+    ssd = "fp16, CUDA graphs, pointwise convolutions fused with their ReLU6 (cuDNN)"
+    print(f"layout: {figures['layout']}; the engine's SSD: {ssd}; its input from NV12: "
+          f"{figures.get('detector_input')}; engine runs: {seconds:g} s "
           f"counted after a {WARM_UP_S:g} s warm-up (every camera and shard starting at "
           "once)")  # fmt: skip
     print_cpu_reference(figures["cpu_reference"])
@@ -382,7 +386,7 @@ def print_gpu(args) -> int:
     seconds = float(args.seconds or 20)
     figures = gpu_bench(
         str(args.source), streams, seconds, args.processes, args.model_path,
-        compare_settings=args.compare_settings, in_phase=args.in_phase, compiled=args.compiled,
+        compare_settings=args.compare_settings, in_phase=args.in_phase,
     )  # fmt: skip
     print_gpu_bench(figures, seconds)
     if args.json:

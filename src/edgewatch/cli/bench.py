@@ -77,11 +77,6 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "spread over the frame period as cameras on their own clocks do",
     )  # fmt: skip
     bench.add_argument("--model-path", help="gpu: an ONNX build of the SSD instead of the cache's")
-    bench.add_argument(
-        "--compiled",
-        action="store_true",
-        help="gpu: the engine's SSD compiled ahead of time (built once into the cache folder)",
-    )
     bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
     bench.set_defaults(func=cmd_bench)
 

@@ -115,6 +115,11 @@ def _resized_rgb(nv12: torch.Tensor, size: int) -> torch.Tensor:
     return kernel(nv12.contiguous(), size, offsets, weights, (_CY, _CUB, _CUG, _CVG, _CVR))
 
 
+def triton_kernel_available() -> bool:
+    """Whether the detector input is made by one Triton kernel on a CUDA device."""
+    return _triton_kernel() is not None
+
+
 @functools.cache
 def _triton_kernel():
     try:

@@ -62,7 +62,6 @@ class ShardJob:
     events: frozenset[str] = frozenset()  # cameras whose frames with objects go to the host
     messages: bool = False  # build the detection message JSON here (the bench)
     model_path: str | None = None  # an ONNX build of the SSD to use instead of the cache
-    compiled: bool = False  # the SSD compiled ahead of time (`edgewatch.gpu.aot`)
     decoder: str = "nvdec"  # or "cpu": OpenCV decoding (no NVDEC; the tests without a GPU)
     max_frames: int | None = None  # per camera, then it ends
     limits: dict[str, int] = field(default_factory=dict)  # per camera: its own max_frames
@@ -196,10 +195,7 @@ class _Shard:
         from edgewatch.track.config import TrackerConfig
 
         config = DetectorConfig(**self.job.detector)
-        detector = TorchSsd(
-            config, device=self.job.shard.device, model_path=self.job.model_path,
-            compiled=self.job.compiled,
-        )  # fmt: skip
+        detector = TorchSsd(config, device=self.job.shard.device, model_path=self.job.model_path)
         detector.warm_up(self.job.max_batch)
         # The detector input's and the pictures' kernels too, before the first frame:
         # CUDA loads a kernel at its first launch (see `TorchSsd.warm_up`).

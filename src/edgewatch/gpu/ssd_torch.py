@@ -5,6 +5,7 @@ whole batch; only the final boxes go to the host, through the same `DetectionFil
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -104,7 +105,7 @@ def _relu_clips(graph: onnx.GraphProto, inits: dict[str, np.ndarray]) -> dict[st
         for name in node.input:
             readers[name] += 1
     pairs = {}
-    for conv, clip in zip(graph.node, graph.node[1:]):
+    for conv, clip in itertools.pairwise(graph.node):
         if conv.op_type != "Conv" or clip.op_type != "Clip" or clip.input[0] != conv.output[0]:
             continue
         if any(a.name == "group" and a.i != 1 for a in conv.attribute):
@@ -262,12 +263,10 @@ class TorchSsd:
         half: bool | None = None,
         model_path: str | Path | None = None,
         cuda_graphs: bool | None = None,
-        compiled: bool = False,
         fused: bool | None = None,
     ) -> None:
-        """``compiled``: `warm_up` loads (or builds, once) the network compiled ahead of
-        time (`edgewatch.gpu.aot`); the plain network runs where that fails. ``fused``
-        (the default on CUDA): each convolution and its ReLU6 in one cuDNN kernel."""
+        """``fused`` (the default on CUDA): each pointwise convolution and its ReLU6 in
+        one cuDNN kernel (see `_relu_clips`)."""
         check_input_size(config)
         self.config = config
         self.device = torch.device(device)
@@ -284,8 +283,6 @@ class TorchSsd:
             # each size (warm_up): the network 3% faster, the fused pairs 7%, on an H200.
             torch.backends.cudnn.benchmark = True
         self.network = self._network(model, dtype, fuse)
-        self._forward: Callable = self.network  # or it compiled, from `warm_up`
-        self._compile = compiled
         self.filter = DetectionFilter(config, self.class_names)
         columns = [COCO91_IDS[i] for i in self.filter.class_ids]  # score columns (1..90)
         self._columns = torch.tensor(columns, dtype=torch.int64, device=self.device)
@@ -319,15 +316,12 @@ class TorchSsd:
         return self.network.fused > 0
 
     def warm_up(self, batch_size: int) -> None:
-        """One full batch before the first frame (the compiled network loaded first,
-        where asked for): cuDNN picks its kernels and the memory for the largest batch
-        is taken now, not minutes into the run. Then the boxes' path again with objects
-        found (a blank image has none): CUDA loads a kernel at its first launch, and
-        NMS's first batch with boxes took up to 470 ms on an H200 under load, while that
-        shard's frames waited."""
+        """One full batch before the first frame: cuDNN times and picks its kernels
+        and the memory for the largest batch is taken now, not minutes into the run.
+        Then the boxes' path again with objects found (a blank image has none): CUDA
+        loads a kernel at its first launch, and NMS's first batch with boxes took up to
+        470 ms on an H200 under load, while that shard's frames waited."""
         size = self.input_size
-        if self._compile and self._forward is self.network:
-            self._forward = self._compiled_network() or self.network
         if self._graphs is not None:
             self._capture([n for n in self.GRAPH_SIZES if n < batch_size] + [batch_size])
         blank = torch.zeros((batch_size, size, size, 3), dtype=torch.uint8, device=self.device)
@@ -337,22 +331,6 @@ class TorchSsd:
         found = scores.clone()
         found[:, :8, self._columns] = 0.9  # every class on 8 priors of each image
         self.postprocess(encodings, found, sizes)
-
-    @property
-    def compiled(self) -> bool:
-        """Whether the network runs compiled ahead of time (asked for, and it loaded)."""
-        return self._forward is not self.network
-
-    def _compiled_network(self) -> Callable | None:
-        from edgewatch.gpu.aot import compiled_network, package_key
-        from edgewatch.paths import default_cache_dir
-
-        dtype = next(self.network.buffers()).dtype
-        example = torch.zeros((4, self.input_size, self.input_size, 3), dtype=torch.uint8,
-                              device=self.device)  # fmt: skip
-        key = package_key(self._model_file, self.device, dtype)
-        folder = self.config.cache_dir or default_cache_dir()
-        return compiled_network(self.network, example, folder, key)
 
     @torch.inference_mode()
     def _capture(self, sizes: list[int]) -> None:
@@ -367,11 +345,11 @@ class TorchSsd:
             for n in sorted(set(sizes), reverse=True):
                 image = torch.zeros((n, size, size, 3), dtype=torch.uint8, device=self.device)
                 with torch.cuda.stream(side):  # warm-up off the capture, as CUDA asks
-                    self._forward(image)
+                    self.network(image)
                 torch.cuda.current_stream(self.device).wait_stream(side)
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph, pool=pool):
-                    outputs = self._forward(image)
+                    outputs = self.network(image)
                 pool = graph.pool()
                 self._graphs[n] = (graph, image, outputs)
         except RuntimeError as error:
@@ -387,7 +365,7 @@ class TorchSsd:
         n = len(batch)
         size = next((s for s in sorted(self._graphs or ()) if s >= n), None)
         if size is None:
-            return self._forward(batch)
+            return self.network(batch)
         graph, image, outputs = self._graphs[size]
         image[:n].copy_(batch)
         graph.replay()
