@@ -26,7 +26,8 @@ from edgewatch.gpu import frames
 from edgewatch.gpu.resize_kernel import resized_rgb
 
 real = torch.from_numpy(np.stack([bgr_to_nv12(f) for f in read_frames(sys.argv[1], [0, 300])]))
-noise = torch.randint(0, 256, (2, 96, 128), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+torch.manual_seed(3)
+noise = torch.randint(0, 256, (2, 96, 128), dtype=torch.uint8)
 worst = []
 for nv12, size in ((real, 64), (real[:1], 300), (noise, 30), (noise, 200)):
     height, width = nv12.shape[1] * 2 // 3, nv12.shape[2]
