@@ -9,7 +9,7 @@ from edgewatch.cli import build_parser
 from edgewatch.cli.events import list_events, parse_duration
 from edgewatch.errors import ConfigError
 from edgewatch.events.model import Crossing, Episode, Happening
-from edgewatch.events.store import EventStore
+from edgewatch.events.store import EVERY_EPISODE, EpisodeQuery, EventStore
 
 
 def episode(i, **kw) -> Episode:
@@ -98,11 +98,11 @@ def test_filters_find_every_episode_that_had_it(store):
     three = episode(3, camera="street", label="car")
     store.save(three, [happening(three, "line_crossed", T0 + 181, zone="gate")])
     assert [x.episode.id for x in store.episodes()] == ["e3", "e2", "e1"]
-    assert [x.episode.id for x in store.episodes(zone="porch")] == ["e2"]
-    assert [x.episode.id for x in store.episodes(kind="zone_entered")] == ["e2"]
-    assert [x.episode.id for x in store.episodes(kind="line_crossed")] == ["e3"]
-    assert [x.episode.id for x in store.episodes(camera="street")] == ["e3"]
-    assert [x.episode.id for x in store.episodes(label="car")] == ["e3"]
+    assert [x.episode.id for x in store.episodes(EpisodeQuery(zone="porch"))] == ["e2"]
+    assert [x.episode.id for x in store.episodes(EpisodeQuery(kind="zone_entered"))] == ["e2"]
+    assert [x.episode.id for x in store.episodes(EpisodeQuery(kind="line_crossed"))] == ["e3"]
+    assert [x.episode.id for x in store.episodes(EpisodeQuery(camera="street"))] == ["e3"]
+    assert [x.episode.id for x in store.episodes(EpisodeQuery(label="car"))] == ["e3"]
     assert [x.episode.id for x in store.episodes(limit=1)] == ["e3"]
 
 
@@ -114,9 +114,11 @@ def test_keys_list_what_episodes_lists_and_by_id_reads_them_whole(store):
         store.save(e, [happening(e, "entered", T0 + i * 60)])
     crossed = episode(4)
     store.save(crossed, [happening(crossed, "line_crossed", T0 + 242, zone="gate")])
-    for filters in ({}, {"kind": "line_crossed"}, {"since_s": 150, "now": T0 + 300}, {"limit": 2}):
-        listed = [x.episode for x in store.episodes(**filters)]
-        keys = store.episode_keys(**filters)
+    queries = (EpisodeQuery(), EpisodeQuery(kind="line_crossed"),
+               EpisodeQuery(since_s=150, now=T0 + 300))  # fmt: skip
+    for filters in [(q, 100) for q in queries] + [(EVERY_EPISODE, 2)]:
+        listed = [x.episode for x in store.episodes(*filters)]
+        keys = store.episode_keys(*filters)
         assert [k[0] for k in keys] == [e.id for e in listed], filters
         assert [k[1] for k in keys] == [e.end for e in listed], filters
     key = store.episode_keys(limit=1)[0]
@@ -131,7 +133,7 @@ def test_since_keeps_episodes_still_open_or_ended_recently(store):
     store.save(episode(1, start=T0 - 7200))  # open since two hours
     store.save(episode(2, start=T0 - 7200, end=T0 - 10))
     store.save(episode(3, start=T0 - 7200, end=T0 - 7000))
-    assert {x.episode.id for x in store.episodes(since_s=60, now=T0)} == {"e1", "e2"}
+    assert {x.episode.id for x in store.episodes(EpisodeQuery(since_s=60, now=T0))} == {"e1", "e2"}
 
 
 def test_a_store_of_edgewatch_0_1_is_carried_over(tmp_path):
@@ -151,7 +153,7 @@ def test_a_store_of_edgewatch_0_1_is_carried_over(tmp_path):
     db.commit()
     db.close()
     store = EventStore(path)
-    found = {x.episode.id: x for x in store.episodes(since_s=None)}
+    found = {x.episode.id: x for x in store.episodes(EpisodeQuery(since_s=None))}
     store.close()
     assert set(found) == {"a", "b"}
     assert found["a"].episode.end == T0 + 5 and found["a"].happenings[0].kind == "left"

@@ -11,7 +11,7 @@ from edgewatch import durations
 from edgewatch.cli.common import config_of
 from edgewatch.errors import ConfigError
 from edgewatch.events.model import KINDS, Episode, Happening
-from edgewatch.events.store import EventStore
+from edgewatch.events.store import EpisodeQuery, EventStore
 
 
 def parse_duration(text: str) -> float:
@@ -69,14 +69,14 @@ def list_events(args: argparse.Namespace) -> int:
         raise ConfigError(f"no event store at {path}", "run edgewatch with events enabled first")
     store = EventStore(path)
     try:
-        found = store.episodes(
+        query = EpisodeQuery(
             since_s=parse_duration(args.since) if args.since else None,
             camera=args.camera,
             label=args.label,
             zone=args.zone,
             kind=args.kind,
-            limit=args.limit,
         )
+        found = store.episodes(query, args.limit)
     finally:
         store.close()
     if args.json:

@@ -80,31 +80,48 @@ def _quoted(columns) -> str:
 _NEWEST_FIRST = "ORDER BY start DESC, id DESC LIMIT ?"
 
 
-def _filters(since_s, camera, label, zone, kind, now, before=None) -> tuple[str, list]:
-    """The WHERE clause (with its leading space, or empty) of an episodes query.
-    ``before``: an episode's id; only those after it in newest-first order (the next
-    page; none where that episode is not stored)."""
-    where, args = [], []
-    if before is not None:
-        start = "(SELECT start FROM episodes WHERE id = ?)"
-        where.append(f"(start < {start} OR (start = {start} AND id < ?))")
-        args += [before, before, before]
-    if since_s is not None:
-        cutoff = (time.time() if now is None else now) - since_s
-        where.append('(start >= ? OR "end" IS NULL OR "end" >= ?)')
-        args += [cutoff, cutoff]
-    for column, value in (("camera", camera), ("label", label)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    for column, value in (("zone", zone), ("kind", kind)):
-        if value is not None:
-            # "+id": the set is a test on episodes read newest first, which stops at
-            # `limit`; without it SQLite fetches and sorts every matching episode
-            # (thousands of rows: 20-30 ms at 10,000 episodes instead of 5).
-            where.append(f"+id IN (SELECT episode FROM happenings WHERE {column} = ?)")
-            args.append(value)
-    return (" WHERE " + " AND ".join(where)) if where else "", args
+@dataclass(frozen=True, slots=True)
+class EpisodeQuery:
+    """Which episodes a listing holds. ``since_s``: episodes still open, or that started
+    or ended within the last ``since_s`` seconds (before ``now``, the clock's time by
+    default). ``zone`` and ``kind``: episodes with at least one happening in that zone
+    or line, of that kind. ``before``: an episode's id; only those after it in
+    newest-first order (the next page; none where that episode is not stored)."""
+
+    since_s: float | None = None
+    camera: str | None = None
+    label: str | None = None
+    zone: str | None = None
+    kind: str | None = None
+    before: str | None = None
+    now: float | None = None
+
+    def where(self) -> tuple[str, list]:
+        """The WHERE clause (with its leading space, or empty) and its arguments."""
+        where, args = [], []
+        if self.before is not None:
+            start = "(SELECT start FROM episodes WHERE id = ?)"
+            where.append(f"(start < {start} OR (start = {start} AND id < ?))")
+            args += [self.before, self.before, self.before]
+        if self.since_s is not None:
+            cutoff = (time.time() if self.now is None else self.now) - self.since_s
+            where.append('(start >= ? OR "end" IS NULL OR "end" >= ?)')
+            args += [cutoff, cutoff]
+        for column, value in (("camera", self.camera), ("label", self.label)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        for column, value in (("zone", self.zone), ("kind", self.kind)):
+            if value is not None:
+                # "+id": the set is a test on episodes read newest first, which stops at
+                # `limit`; without it SQLite fetches and sorts every matching episode
+                # (thousands of rows: 20-30 ms at 10,000 episodes instead of 5).
+                where.append(f"+id IN (SELECT episode FROM happenings WHERE {column} = ?)")
+                args.append(value)
+        return (" WHERE " + " AND ".join(where)) if where else "", args
+
+
+EVERY_EPISODE = EpisodeQuery()
 
 
 @dataclass(slots=True)
@@ -146,45 +163,22 @@ class EventStore:
             )
 
     def episodes(
-        self,
-        *,
-        since_s: float | None = None,
-        camera: str | None = None,
-        label: str | None = None,
-        zone: str | None = None,
-        kind: str | None = None,
-        limit: int = 100,
-        now: float | None = None,
-        before: str | None = None,
+        self, query: EpisodeQuery = EVERY_EPISODE, limit: int = 100
     ) -> list[StoredEpisode]:
-        """Newest first, each with its happenings in order. ``since_s``: episodes still
-        open, or that started or ended within the last ``since_s`` seconds. ``zone`` and
-        ``kind``: episodes with at least one happening in that zone or line, of that kind.
-        ``before``: an episode's id, for the page after it."""
-        where, args = _filters(since_s, camera, label, zone, kind, now, before)
+        """Newest first, each with its happenings in order."""
+        where, args = query.where()
         sql = f"SELECT {_quoted(_EPISODE)} FROM episodes{where} {_NEWEST_FIRST}"
         with self._lock:
             rows = self._db.execute(sql, (*args, limit)).fetchall()
             return self._with_happenings([_episode(row) for row in rows])
 
-    def episode_keys(
-        self,
-        *,
-        since_s: float | None = None,
-        camera: str | None = None,
-        label: str | None = None,
-        zone: str | None = None,
-        kind: str | None = None,
-        limit: int = 100,
-        now: float | None = None,
-        before: str | None = None,
-    ) -> list[tuple]:
+    def episode_keys(self, query: EpisodeQuery = EVERY_EPISODE, limit: int = 100) -> list[tuple]:
         """What `episodes` returns, in its order, as (id, end, snapshot, thumbnail, score,
         top_score): no happenings, no JSON to parse. A reader that keeps what it built of
         ended episodes (the engine saves nothing after an episode's end) by this key
         fetches only the others with `episodes_by_id`; a change of any of these columns
         is a new key."""
-        where, args = _filters(since_s, camera, label, zone, kind, now, before)
+        where, args = query.where()
         columns = 'id, "end", snapshot, thumbnail, score, top_score'
         sql = f"SELECT {columns} FROM episodes{where} {_NEWEST_FIRST}"
         with self._lock:

@@ -33,7 +33,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, StreamingResponse
 
-from edgewatch.events.store import EventStore
+from edgewatch.events.store import EpisodeQuery, EventStore
 from edgewatch.outputs.web import web_api_token, web_password
 from edgewatch.web import schemas
 from edgewatch.web.auth import Auth, AuthMiddleware, expired_cookie, safe_next, session_cookie
@@ -325,10 +325,11 @@ def create_app(
         key = (queries.version(), camera, label, zone, kind, since_s, limit, before)
         body = answers.get(key)
         if body is None:
-            keys = store.episode_keys(
+            query = EpisodeQuery(
                 camera=camera or None, label=label or None, zone=zone or None,
-                kind=kind or None, since_s=since_s, limit=limit, before=before or None,
+                kind=kind or None, since_s=since_s, before=before or None,
             )  # fmt: skip
+            keys = store.episode_keys(query, limit)
             body = b'{"events":[' + b",".join(events_json(keys)) + b"]}"
             answers.put(key, body)
         return Response(body, headers=NO_STORE, media_type="application/json")
