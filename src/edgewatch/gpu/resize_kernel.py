@@ -2,9 +2,9 @@
 its four bilinear taps are read, converted to RGB, clamped, weighted and summed in
 registers, and only the rounded uint8 RGB is written.
 
-`frames._resized_rgb` does the same in a chain of torch calls, each a pass over float
-tensors of 12 values a pixel. This module is imported only where Triton and a CUDA
-device are there; the torch chain is the reference it is tested against."""
+`frames._resized_rgb_torch` does the same in a chain of torch calls, each a pass over
+float tensors of 12 values a pixel: it runs where Triton does not import, and it is
+the reference the kernel is tested against (on a GPU, and in Triton's interpreter)."""
 
 from __future__ import annotations
 

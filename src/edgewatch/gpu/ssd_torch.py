@@ -39,8 +39,8 @@ _ELEMENTWISE = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Sigmoid":
 def _conv(attrs: dict, relu_max: float | None = None) -> Callable:
     """A Conv node; with ``relu_max``, the Clip(0, relu_max) after it too, in cuDNN's
     fused convolution + bias + ReLU (CUDA only): eager PyTorch adds a convolution's bias
-    in a kernel of its own, another pass over the activation (a third of the SSD's GPU
-    time on an H200), which the fused kernel does on its way out."""
+    in a kernel of its own, another pass over the activation (a third of the network's
+    GPU time on an H200), which the fused kernel does on its way out."""
     top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
     stride, dilation = attrs.get("strides", [1, 1]), attrs.get("dilations", [1, 1])
     groups = attrs.get("group", 1)
@@ -118,7 +118,8 @@ def _relu_clips(graph: onnx.GraphProto, inits: dict[str, np.ndarray]) -> dict[st
 
 class OnnxGraph(torch.nn.Module):
     """An ONNX graph as a plain loop over closures made once, at build time. With
-    ``fuse_relu`` (CUDA only), each Conv and the ReLU6 after it are one step."""
+    ``fuse_relu`` (CUDA only), each pointwise Conv and the ReLU6 after it are one step
+    (`_relu_clips`)."""
 
     def __init__(self, model: onnx.ModelProto, dtype: torch.dtype, fuse_relu: bool = False):
         super().__init__()
@@ -311,7 +312,7 @@ class TorchSsd:
 
     @property
     def fused(self) -> bool:
-        """Whether each convolution and its ReLU6 run as one kernel."""
+        """Whether the pointwise convolutions and their ReLU6 run as one kernel each."""
         return self.network.fused > 0
 
     def warm_up(self, batch_size: int) -> None:
