@@ -21,6 +21,7 @@ from edgewatch.types import Detections
 
 torch = pytest.importorskip("torch")
 ssd_torch = pytest.importorskip("edgewatch.gpu.ssd_torch")
+ssd_boxes = pytest.importorskip("edgewatch.gpu.ssd_boxes")
 
 SAMPLED = list(range(0, 800, 100))  # 8 frames spread over the clip
 CONFIG = DetectorConfig(precision="fp32")  # the default classes, thresholds and merge
@@ -86,8 +87,8 @@ def test_torch_on_the_cpu_finds_what_onnx_runtime_finds(reference, frames):
 def test_torch_on_a_cuda_gpu_in_fp16_finds_what_onnx_runtime_finds(reference, frames):
     detector = ssd_torch.TorchSsd(CONFIG.model_copy(update={"batch_size": 8}), device="cuda")
     assert {b.dtype for b in detector.network.buffers()} == {torch.float16}
-    encodings, scores = detector.infer(torch.zeros((2, 300, 300, 3), dtype=torch.uint8).cuda())
-    assert encodings.dtype == scores.dtype == torch.float32 and scores.is_cuda
+    rows = detector.infer(torch.zeros((2, 300, 300, 3), dtype=torch.uint8).cuda())
+    assert rows.shape == (2, detector.head.keep_top_k, 6) and rows.is_cuda
     # fp16 moved scores by 0.0025 at most on an H200 (IoU >= 0.99): 0.02 leaves room
     assert_same_as_onnx(detector, reference, frames, tolerance=0.02)
 
@@ -105,7 +106,8 @@ def test_postprocess_equals_the_numpy_one_on_the_same_network_output(frames):
         onnx_detector._postprocess(e, s, hw)
         for e, s, hw in zip(encodings, scores, sizes, strict=True)
     ]
-    got = detector.postprocess(torch.from_numpy(encodings), torch.from_numpy(scores), sizes)
+    rows = detector.select(torch.from_numpy(encodings), torch.from_numpy(scores))
+    got = detector.postprocess(rows, sizes)
     assert [len(d) for d in expected] == [100] * 3  # keep_top_k
     for e, g in zip(expected, got, strict=True):
         np.testing.assert_array_equal(g.class_id, e.class_id)
@@ -113,44 +115,49 @@ def test_postprocess_equals_the_numpy_one_on_the_same_network_output(frames):
         np.testing.assert_allclose(g.xyxy, e.xyxy, atol=1e-3)
 
 
-def test_warm_up_runs_the_boxes_path_with_objects_found(monkeypatch):
-    """A shard's first real batch must not be the first launch of NMS's kernels (CUDA
-    loads each at its first use): warm-up sends found objects through NMS too."""
-    detector = ssd_torch.TorchSsd(CONFIG, device="cpu")
-    suppressed: list[int] = []
-    real = ssd_torch.suppress
-
-    def counting(boxes, *args):
-        suppressed.append(len(boxes))
-        return real(boxes, *args)
-
-    monkeypatch.setattr(ssd_torch, "suppress", counting)
-    detector.warm_up(2)
-    assert suppressed[0] == 0  # the blank batch: nothing to suppress
-    assert len(suppressed) == 2 and suppressed[1] >= 2 * 8  # 8 priors of each image found
+def random_groups(seed: int, count: int = 300, groups: int = 5):
+    """Boxes in clusters that overlap, as SSD gives them, their scores and groups."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 1, (6, 2))
+    xy = centres[rng.integers(0, 6, count)] + rng.normal(0, 0.02, (count, 2))
+    wh = rng.uniform(0.1, 0.3, (count, 2))
+    boxes = np.concatenate([xy - wh / 2, xy + wh / 2], axis=1).astype(np.float32)
+    # Scores in steps of 1/64: many ties, which must be broken as the reference breaks them
+    scores = (rng.integers(1, 64, count) / 64).astype(np.float32)
+    return boxes, scores, rng.integers(0, groups, count)
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("kernel", ["torch", "torchvision"])
-def test_torch_nms_keeps_what_greedy_suppress_keeps(seed, kernel, monkeypatch):
-    if kernel == "torch":
-        monkeypatch.setattr(ssd_torch, "nms", None)  # the fallback, even with torchvision
-    elif ssd_torch.nms is None:
-        pytest.skip("torchvision does not import here (CI: PyPI's does not match torch)")
-    rng = np.random.default_rng(seed)
-    centres = rng.uniform(0, 1, (6, 2))  # clusters of overlapping boxes, as SSD gives
-    xy = centres[rng.integers(0, 6, 300)] + rng.normal(0, 0.02, (300, 2))
-    wh = rng.uniform(0.1, 0.3, (300, 2))
-    boxes = np.concatenate([xy - wh / 2, xy + wh / 2], axis=1).astype(np.float32)
-    scores = rng.uniform(0, 1, 300).astype(np.float32)
-    groups = rng.integers(0, 5, 300)
+def test_fixed_shape_nms_keeps_what_greedy_suppress_keeps(seed):
+    boxes, scores, groups = random_groups(seed)
     for iou in (0.3, 0.6):
-        expected = greedy_suppress(boxes, scores, groups, iou, same_class=True)
-        kept = ssd_torch.suppress(
-            torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(groups), iou
-        )
+        expected = np.sort(greedy_suppress(boxes, scores, groups, iou, same_class=True))
+        # Each group a row, best first, padded to the largest group with invalid boxes
+        order = np.lexsort((-scores, groups))
+        slot = np.arange(len(order)) - np.searchsorted(groups[order], groups[order])
+        padded = np.zeros((groups.max() + 1, slot.max() + 2, 4), np.float32)
+        padded[:] = boxes[order[0]]  # padding that would suppress, were it valid
+        valid = np.zeros(padded.shape[:2], bool)
+        padded[groups[order], slot], valid[groups[order], slot] = boxes[order], True
+        kept = ssd_boxes.greedy_nms(torch.from_numpy(padded), torch.from_numpy(valid), iou)
         assert 30 < len(expected) < 200  # many boxes suppressed, many kept
-        np.testing.assert_array_equal(kept.numpy(), np.sort(expected))
+        got = np.sort(order[kept.numpy()[groups[order], slot]])
+        np.testing.assert_array_equal(got, expected)
+        assert not kept.numpy()[~valid].any()
+
+
+def test_the_boxes_path_has_the_same_shapes_whatever_the_frames_hold():
+    """What lets it be captured in a CUDA graph: no size depends on the data."""
+    detector = ssd_torch.TorchSsd(CONFIG, device="cpu")
+    priors, classes = len(detector.head.priors), 91
+    encodings = torch.zeros((3, priors, 4))
+    empty = detector.select(encodings, torch.zeros((3, priors, classes)))
+    busy = detector.select(encodings, torch.full((3, priors, classes), 0.9))
+    assert empty.shape == busy.shape == (3, detector.head.keep_top_k, 6)
+    assert (empty[..., ssd_boxes.ROW_SCORE] == ssd_boxes.NOT_KEPT).all()
+    assert (busy[..., ssd_boxes.ROW_SCORE] == 0.9).all()  # every prior of every class found
+    sizes = [(300, 300)] * 3
+    assert [len(d) for d in detector.postprocess(empty, sizes)] == [0, 0, 0]
 
 
 def test_graph_module_names_an_op_it_cannot_run():
@@ -227,3 +234,25 @@ def test_fused_convolutions_find_what_the_plain_network_finds(frames):
             for ours, theirs in zip(fused.network(images), plain.network(images), strict=True):
                 assert torch.isfinite(ours).all()
                 torch.testing.assert_close(ours, theirs, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU (CI has none)")
+def test_the_cuda_graphs_find_what_the_ops_run_one_by_one_find(frames):
+    """Network and boxes replayed as one CUDA graph per batch size against the same
+    steps launched one by one: the same kernels, so the same detections to the bit."""
+    model = os.environ.get("EDGEWATCH_SSD_ONNX")
+    config = CONFIG.model_copy(update={"batch_size": 8})
+    eager = ssd_torch.TorchSsd(config, device="cuda", model_path=model, cuda_graphs=False)
+    graphs = ssd_torch.TorchSsd(config, device="cuda", model_path=model)
+    for detector in (eager, graphs):
+        detector.warm_up(8)
+    assert sorted(graphs._graphs) == [1, 2, 4, 8], "capture failed: see the warning"
+    expected = eager.detect(frames)
+    assert sum(len(d) for d in expected) >= 20  # not vacuous
+    for size in (8, 5, 1):  # a full graph, one padded, the smallest
+        got = [d for i in range(0, len(frames), size) for d in graphs.detect(frames[i : i + size])]
+        for e, g in zip(expected, got, strict=True):
+            np.testing.assert_array_equal(g.class_id, e.class_id)
+            np.testing.assert_array_equal(g.confidence, e.confidence)
+            np.testing.assert_array_equal(g.xyxy, e.xyxy)

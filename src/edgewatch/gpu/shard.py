@@ -353,9 +353,9 @@ class _Shard:
         frames = [item[3] for item in batch]
         images = detector_input(frames, detector.input_size)
         t1 = clock()
-        encodings, scores = detector.infer(images)
+        rows = detector.infer(images)
         sizes = [(f.shape[0] * 2 // 3, f.shape[1]) for f in frames]
-        found = detector.postprocess(encodings, scores, sizes)  # the one host sync
+        found = detector.postprocess(rows, sizes)  # the one host sync
         self.times["prepare"] += t1 - t0
         self.times["infer"] += clock() - t1  # inference and boxes: one sync point
         return found, sizes, taken_at, time.time()

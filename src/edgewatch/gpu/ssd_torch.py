@@ -1,7 +1,8 @@
 """The bundled SSD MobileNet v2 in PyTorch for the GPU engine, giving the detections of
 `SsdOnnxDetector`: the same ONNX file run by a small interpreter (ten plain ops; there is no
 ONNX runtime for CUDA where the engine runs), its post-processing redone in torch for a
-whole batch; only the final boxes go to the host, through the same `DetectionFilter`."""
+whole batch in fixed shapes (`ssd_boxes`), captured with the network in one CUDA graph;
+only the final boxes go to the host, through the same `DetectionFilter`."""
 
 from __future__ import annotations
 
@@ -24,14 +25,10 @@ from edgewatch.detect.filters import DetectionFilter
 from edgewatch.detect.onnx_session import batches
 from edgewatch.detect.ssd import check_input_size, input_batch
 from edgewatch.detect.ssd_onnx_build import HEAD_METADATA_KEY, SsdHead, cached_ssd_onnx
+from edgewatch.gpu.ssd_boxes import ROW_COLUMN, ROW_SCORE, select_boxes
 from edgewatch.types import Detections
 
 log = logging.getLogger(__name__)
-
-try:
-    from torchvision.ops import nms
-except Exception:  # not installed, or built for another torch: the torch fallback below
-    nms = None
 
 _ELEMENTWISE = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Sigmoid": torch.sigmoid}
 
@@ -173,78 +170,7 @@ def graph_module(
     return OnnxGraph(model, dtype, fuse_relu)
 
 
-def decode_boxes(encodings: Tensor, priors: Tensor, var: Tensor) -> Tensor:
-    """CENTER_SIZE decoding, as `edgewatch.detect.ssd.decode_boxes` does in numpy."""
-    size = priors[:, 2:] - priors[:, :2]
-    center = priors[:, :2] + size * 0.5 + encodings[:, :2] * var[:, :2] * size
-    half = torch.exp(encodings[:, 2:] * var[:, 2:]) * size * 0.5
-    return torch.cat([center - half, center + half], dim=1)
-
-
-def best_per_group(group: Tensor, score: Tensor, limit: int) -> Tensor:
-    """Indices ordered by group, then best score first (ties keep their order), keeping
-    the first `limit` of each group (all where limit <= 0)."""
-    order = torch.sort(-score, stable=True).indices
-    order = order[torch.sort(group[order], stable=True).indices]
-    if limit > 0:
-        order = order[_rank(group[order]) < limit]
-    return order
-
-
-def _rank(sorted_group: Tensor) -> Tensor:
-    """Each element's place within its run of equal groups (0 for the first)."""
-    first = torch.searchsorted(sorted_group, sorted_group)
-    return torch.arange(len(sorted_group), device=sorted_group.device) - first
-
-
-def pairwise_iou(boxes: Tensor) -> Tensor:
-    """(..., K, K) IoU of (..., K, 4) xyxy boxes, as `edgewatch.geometry.iou_matrix`."""
-    a, b = boxes[..., :, None, :], boxes[..., None, :, :]
-    wh = torch.minimum(a[..., 2:], b[..., 2:]) - torch.maximum(a[..., :2], b[..., :2])
-    inter = wh.clamp(min=0).prod(dim=-1)
-    area = (boxes[..., 2:] - boxes[..., :2]).clamp(min=0).prod(dim=-1)
-    union = area[..., :, None] + area[..., None, :] - inter
-    return torch.where(union > 0, inter / union.clamp(min=1e-12), 0.0)
-
-
-def greedy_nms(boxes: Tensor, score: Tensor, group: Tensor, iou: float) -> Tensor:
-    """Indices kept by greedy NMS within each group, by group then best first: a box
-    goes when a better kept box of its group overlaps it by IoU > `iou`.
-
-    Each group is a row of a padded (groups, K, 4) tensor, K its most boxes (top_k at
-    most), not boxes offset per group into one (M, M) matrix: memory stays groups * K * K
-    and no float32 precision is lost to large offsets. The greedy loop turns K times over
-    all groups at once, on the device, with no sync per box.
-    """
-    order = best_per_group(group, score, 0)
-    slot = _rank(group[order])
-    row = torch.unique_consecutive(group[order], return_inverse=True)[1]
-    shape = (int(row.max()) + 1, int(slot.max()) + 1)
-    padded = boxes.new_zeros((*shape, 4))
-    padded[row, slot] = boxes[order]
-    over = torch.triu(pairwise_iou(padded) > iou, diagonal=1)  # better box i over later j
-    suppressed = torch.ones(shape, dtype=torch.bool, device=boxes.device)
-    suppressed[row, slot] = False  # padding stays suppressed, and suppresses nothing
-    for i in range(shape[1]):
-        suppressed |= over[:, i] & ~suppressed[:, i : i + 1]
-    return order[~suppressed[row, slot]]
-
-
-def suppress(boxes: Tensor, score: Tensor, group: Tensor, iou: float) -> Tensor:
-    """Indices, ascending, that per-group greedy NMS keeps (torchvision's kernel when it
-    imports). Each group is moved to a square of its own, so that one call serves them
-    all: torchvision's `batched_nms` does so only up to 5,000 boxes on a GPU, and past
-    that calls NMS group by group, a launch and a sync each (an H200: the boxes of a
-    batch of 256 1080p frames took 78 ms, 12 times a batch of 64's). float64, shifted to 0:
-    the squares' offsets, up to groups x the largest coordinate, would cost float32 its
-    precision."""
-    if len(boxes) == 0:
-        return torch.zeros(0, dtype=torch.int64, device=boxes.device)
-    if nms is None:
-        return greedy_nms(boxes, score, group, iou).sort().values
-    shifted = boxes.double() - boxes.min()
-    offsets = group.double() * (shifted.max() + 1.0)
-    return nms(shifted + offsets[:, None], score.double(), iou).sort().values
+MOST_CANDIDATES = 400  # top_k per image and class: NMS holds (classes, K, K) per image
 
 
 class TorchSsd:
@@ -290,8 +216,14 @@ class TorchSsd:
         self._threshold = max(self.filter.min_confidence, self.head.confidence_threshold)
         self._priors = torch.from_numpy(self.head.priors).to(self.device)
         self._variances = torch.from_numpy(self.head.variances).to(self.device)
-        # The network replayed as CUDA graphs, one per batch size of GRAPH_SIZES: about
-        # 80 kernel launches a batch cost the CPU more than the GPU's work (an H200).
+        if not 0 < self.head.top_k <= MOST_CANDIDATES:
+            raise ValueError(
+                f"{self._model_file}: the SSD's top_k is {self.head.top_k}; the GPU path "
+                f"needs 1 to {MOST_CANDIDATES} candidates per class (rebuild the model)"
+            )
+        # Network and boxes replayed as CUDA graphs, one per batch size of GRAPH_SIZES:
+        # their kernel launches (about 80 and 400 a batch) cost the CPU more than the
+        # GPU's work (an H200).
         use_graphs = self.device.type == "cuda" if cuda_graphs is None else cuda_graphs
         self._graphs: dict[int, tuple] | None = {} if use_graphs else None
 
@@ -316,27 +248,21 @@ class TorchSsd:
         return self.network.fused > 0
 
     def warm_up(self, batch_size: int) -> None:
-        """One full batch before the first frame: cuDNN picks its kernels and the
-        memory for the largest batch is taken now, not minutes into the run. Then the
-        boxes' path again with objects found (a blank image has none): CUDA loads a
-        kernel at its first launch, and NMS's first batch with boxes took up to 470 ms
-        on an H200 under load, while that shard's frames waited."""
+        """One full batch before the first frame: cuDNN picks its kernels, the CUDA
+        graphs are captured and the memory for the largest batch is taken now, not
+        minutes into the run. The boxes' path runs the same kernels whatever a frame
+        holds, so a blank batch loads them all."""
         size = self.input_size
         if self._graphs is not None:
             self._capture([n for n in self.GRAPH_SIZES if n < batch_size] + [batch_size])
         blank = torch.zeros((batch_size, size, size, 3), dtype=torch.uint8, device=self.device)
-        sizes = [(size, size)] * batch_size
-        encodings, scores = self.infer(blank)
-        self.postprocess(encodings, scores, sizes)
-        found = scores.clone()
-        found[:, :8, self._columns] = 0.9  # every class on 8 priors of each image
-        self.postprocess(encodings, found, sizes)
+        self.postprocess(self.infer(blank), [(size, size)] * batch_size)
 
     @torch.inference_mode()
     def _capture(self, sizes: list[int]) -> None:
-        """A CUDA graph of the network for each batch size, largest first, sharing one
-        memory pool (graphs replay one at a time). Where capture fails the network runs
-        op by op, as it would without graphs."""
+        """A CUDA graph of the network and its boxes for each batch size, largest first,
+        sharing one memory pool (graphs replay one at a time). Where capture fails they
+        run op by op, as they would without graphs."""
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         pool = None
@@ -345,60 +271,63 @@ class TorchSsd:
             for n in sorted(set(sizes), reverse=True):
                 image = torch.zeros((n, size, size, 3), dtype=torch.uint8, device=self.device)
                 with torch.cuda.stream(side):  # warm-up off the capture, as CUDA asks
-                    self.network(image)
+                    self._forward(image)
                 torch.cuda.current_stream(self.device).wait_stream(side)
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph, pool=pool):
-                    outputs = self.network(image)
+                    rows = self._forward(image)
                 pool = graph.pool()
-                self._graphs[n] = (graph, image, outputs)
+                self._graphs[n] = (graph, image, rows)
         except RuntimeError as error:
             log.warning("CUDA graphs unavailable, the SSD runs op by op: %s", error)
             self._graphs = None
 
+    def _forward(self, batch: Tensor) -> Tensor:
+        return self.select(*self.network(batch))
+
+    def select(self, encodings: Tensor, scores: Tensor) -> Tensor:
+        """The network's float32 outputs -> (N, keep_top_k, 6) rows on the device, in
+        fixed shapes (`ssd_boxes.select_boxes`)."""
+        head = self.head
+        return select_boxes(
+            encodings, scores, priors=self._priors, variances=self._variances,
+            columns=self._columns, threshold=self._threshold, top_k=head.top_k,
+            nms_iou=head.nms_threshold, keep_top_k=head.keep_top_k,
+        )  # fmt: skip
+
     @torch.inference_mode()
-    def infer(self, batch: Tensor) -> tuple[Tensor, Tensor]:
-        """uint8 (N, 300, 300, 3) RGB on the device -> encodings, scores (float32).
+    def infer(self, batch: Tensor) -> Tensor:
+        """uint8 (N, 300, 300, 3) RGB on the device -> each image's boxes, as rows of
+        `select`, still on the device: nothing has waited for the GPU yet.
 
         With CUDA graphs: the smallest captured size that holds the batch replays; its
-        outputs are the graph's own buffers, valid until the next `infer`."""
+        rows are the graph's own buffer, valid until the next `infer`."""
         n = len(batch)
         size = next((s for s in sorted(self._graphs or ()) if s >= n), None)
         if size is None:
-            return self.network(batch)
-        graph, image, outputs = self._graphs[size]
+            return self._forward(batch)
+        graph, image, rows = self._graphs[size]
         image[:n].copy_(batch)
         graph.replay()
-        return tuple(output[:n] for output in outputs)
+        return rows[:n]
 
-    @torch.inference_mode()
-    def postprocess(
-        self, encodings: Tensor, scores: Tensor, sizes: list[tuple[int, int]]
-    ) -> list[Detections]:
-        """`_SsdDetector._postprocess` for a whole batch; `sizes` are (height, width)."""
-        head, classes, names = self.head, len(self._columns), self.class_names
-        reported = scores[:, :, self._columns]
-        image, prior, col = torch.nonzero(reported > self._threshold, as_tuple=True)
-        score = reported[image, prior, col]
-        # top_k best candidates per image and class before NMS, as DetectionOutput does.
-        top = best_per_group(image * classes + col, score, head.top_k)
-        image, prior, col, score = image[top], prior[top], col[top], score[top]
-        boxes = decode_boxes(encodings[image, prior], self._priors[prior], self._variances[prior])
-        keep = suppress(boxes, score, image * classes + col, head.nms_threshold)
-        keep = keep[best_per_group(image[keep], score[keep], head.keep_top_k)]
-        image, col, score, boxes = image[keep], col[keep], score[keep], boxes[keep]
-        scale = [[width, height, width, height] for height, width in sizes]
-        scale = torch.tensor(scale, dtype=torch.float32, device=boxes.device)[image]
-        xyxy = torch.minimum((boxes * scale).clamp(min=0), scale)
-        # One copy to the host (ids are exact in float32), rows already by image; the
-        # whole batch filtered at once (image by image took 4x as long: 0.2 ms a frame
-        # on a 2-core EPYC, 0.05 in one pass).
-        rows = torch.cat([xyxy, score[:, None], col[:, None], image[:, None]], 1).cpu().numpy()
-        class_id = self._class_ids[rows[:, 5].astype(int)]
-        kept = self.filter.keep_rows(rows[:, :4], rows[:, 4], class_id, rows[:, 6])
-        rows, class_id = rows[kept], class_id[kept]
-        bounds = np.searchsorted(rows[:, 6], np.arange(1, len(sizes)))
-        columns = (np.split(c, bounds) for c in (rows[:, :4].copy(), rows[:, 4].copy(), class_id))
+    def postprocess(self, rows: Tensor, sizes: list[tuple[int, int]]) -> list[Detections]:
+        """`infer`'s rows -> each image's `Detections`, in pixels of its (height, width)
+        in `sizes`: one copy to the host (the one wait for the GPU), then the whole
+        batch filtered at once (image by image took 4x as long: 0.2 ms a frame on a
+        2-core EPYC, 0.05 in one pass)."""
+        rows = rows.cpu().numpy()
+        found = rows[:, :, ROW_SCORE] > self._threshold
+        image = np.nonzero(found)[0]  # row-major: by image, each best first
+        rows = rows[found]
+        scale = np.array([[w, h, w, h] for h, w in sizes], dtype=np.float32)[image]
+        xyxy = np.minimum(np.maximum(rows[:, :4] * scale, 0), scale)
+        score = rows[:, ROW_SCORE]
+        class_id = self._class_ids[rows[:, ROW_COLUMN].astype(int)]
+        kept = self.filter.keep_rows(xyxy, score, class_id, image)
+        bounds = np.searchsorted(image[kept], np.arange(1, len(sizes)))
+        columns = (np.split(c, bounds) for c in (xyxy[kept], score[kept], class_id[kept]))
+        names = self.class_names
         return [Detections(*row, class_names=names) for row in zip(*columns, strict=True)]
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
@@ -407,6 +336,5 @@ class TorchSsd:
         size = self.input_size
         for chunk in batches(images, self.config.batch_size):
             batch = torch.from_numpy(input_batch(chunk, size)).to(self.device)
-            encodings, scores = self.infer(batch)
-            results += self.postprocess(encodings, scores, [image.shape[:2] for image in chunk])
+            results += self.postprocess(self.infer(batch), [image.shape[:2] for image in chunk])
         return results
