@@ -30,7 +30,7 @@ def test_the_report_gives_ratios_verdicts_and_both_cpu_references(capsys):
         "cpu_reference": REFERENCE,
         "naive": {"frames_per_s": 80.0},
         "ceiling": run(128, 5000.0, 39.0, 0.0),
-        "unpaced": run(128, 4000.0, 31.0, 300.0),
+        "unpaced": {**run(128, 4000.0, 31.0, 300.0), "detectors": ["fp16, CUDA graphs"]},
         "phases": "spread",
         "paced": [
             run(96, 2880.0, 30.0, 80.0),  # every stream kept up, p95 under 100 ms
@@ -43,6 +43,7 @@ def test_the_report_gives_ratios_verdicts_and_both_cpu_references(capsys):
     out = capsys.readouterr().out
     assert "engine, as fast as it can: 4000 frames/s = 80.0% of the ceiling" in out
     assert "50.0x naive" in out
+    assert "the shards' SSD: fp16, CUDA graphs;" in out  # as the shards report it
     verdicts = [line.split(":")[1].strip().split(";")[0] for line in out.splitlines()
                 if line.startswith("paced")]  # fmt: skip
     assert verdicts == ["SUSTAINED", "not sustained", "not sustained"]

@@ -233,6 +233,8 @@ def run_engine(
         # Paced: how long after capture the slowest shard's frames left the decoder (p95).
         "decode_lag_p95_ms": 1e3 * max((s["lag_p95_s"] for s in shards), default=0.0),
         "errors": engine.errors,
+        # How the shards' SSDs run, as each reports it after its fallbacks (if any).
+        "detectors": sorted({s["detector"] for s in shards if s.get("detector")}),
         **sampler.figures(),
         # The whole machine's CPU (every process: shards, this one, the drivers) per
         # frame delivered in the window: cores needed = this x frames/s. Decoding only,
@@ -321,8 +323,8 @@ def print_gpu_bench(figures: dict, seconds: float) -> None:
     naive = figures["naive"]["frames_per_s"]
     ceiling = figures["ceiling"]["frames_per_s"]
     engine = figures["unpaced"]["frames_per_s"]
-    ssd = "fp16, CUDA graphs, pointwise convolutions fused with their ReLU6 (cuDNN)"
-    print(f"layout: {figures['layout']}; the engine's SSD: {ssd}; its input from NV12: "
+    ssd = " | ".join(figures["unpaced"].get("detectors") or ["not reported"])
+    print(f"layout: {figures['layout']}; the shards' SSD: {ssd}; its input from NV12: "
           f"{figures.get('detector_input')}; engine runs: {seconds:g} s "
           f"counted after a {WARM_UP_S:g} s warm-up (every camera and shard starting at "
           "once)")  # fmt: skip

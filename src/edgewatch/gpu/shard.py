@@ -147,11 +147,13 @@ class _Shard:
         self._opening = set(job.sources)  # cameras whose first decoder is not primed yet
         self._opened = threading.Condition(self._lock)
         self._started = threading.Event()  # decoded frames may flow
+        self.detector_kind: str | None = None  # how its SSD runs (None: decoding only)
 
     def run(self) -> dict:
         detector = trackers = None
         if not self.job.decode_only:
             detector, trackers = self._load()
+            self.detector_kind = detector.describe()
         threads = [
             threading.Thread(target=self._decode, args=(camera, source), daemon=True)
             for camera, source in self.job.sources.items()
@@ -183,6 +185,7 @@ class _Shard:
             **{f"{stage}_s": seconds for stage, seconds in self.times.items()},
             **{f"{role}_cpu_s": seconds for role, seconds in self.cpu_s.items()},
             **self.collector.stats(),
+            "detector": self.detector_kind,
         }
 
     def _load(self):

@@ -247,6 +247,15 @@ class TorchSsd:
         """Whether the pointwise convolutions and their ReLU6 run as one kernel each."""
         return self.network.fused > 0
 
+    def describe(self) -> str:
+        """How it runs now, after any fallback: e.g. "fp16, CUDA graphs (network and
+        boxes), pointwise convolutions fused with their ReLU6 (cuDNN)"."""
+        dtype = str(next(self.network.buffers()).dtype).removeprefix("torch.float")
+        parts = [f"fp{dtype}", "CUDA graphs (network and boxes)" if self._graphs else "op by op"]
+        if self.fused:
+            parts.append("pointwise convolutions fused with their ReLU6 (cuDNN)")
+        return ", ".join(parts)
+
     def warm_up(self, batch_size: int) -> None:
         """One full batch before the first frame: cuDNN picks its kernels, the CUDA
         graphs are captured and the memory for the largest batch is taken now, not
