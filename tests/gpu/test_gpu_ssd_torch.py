@@ -257,3 +257,31 @@ def test_the_cuda_graphs_find_what_the_ops_run_one_by_one_find(frames):
             np.testing.assert_array_equal(g.class_id, e.class_id)
             np.testing.assert_array_equal(g.confidence, e.confidence)
             np.testing.assert_array_equal(g.xyxy, e.xyxy)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU (CI has none)")
+def test_the_nms_kernel_keeps_what_the_torch_steps_keep_on_a_gpu(frames, monkeypatch):
+    """The compiled kernel (the interpreter's run is test_gpu_nms_kernel.py)."""
+    pytest.importorskip("triton")
+    from edgewatch.gpu.nms_kernel import greedy_nms_kernel
+
+    boxes, scores, groups = random_groups(0, count=300, groups=5)
+    order = np.lexsort((-scores, groups))
+    slot = np.arange(len(order)) - np.searchsorted(groups[order], groups[order])
+    padded = np.zeros((groups.max() + 1, slot.max() + 1, 4), np.float32)
+    valid = np.zeros(padded.shape[:2], bool)
+    padded[groups[order], slot], valid[groups[order], slot] = boxes[order], True
+    padded, valid = torch.from_numpy(padded).cuda(), torch.from_numpy(valid).cuda()
+    for iou in (0.3, 0.6):
+        expected = ssd_boxes.greedy_nms_torch(padded, valid, iou)
+        assert torch.equal(greedy_nms_kernel(padded, valid, iou), expected)
+    model = os.environ.get("EDGEWATCH_SSD_ONNX")
+    detector = ssd_torch.TorchSsd(CONFIG, device="cuda", model_path=model, cuda_graphs=False)
+    got = detector.detect(frames)
+    monkeypatch.setattr(ssd_boxes, "greedy_nms", ssd_boxes.greedy_nms_torch)
+    expected = detector.detect(frames)
+    assert sum(len(d) for d in expected) >= 20  # not vacuous
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(g.class_id, e.class_id)
+        np.testing.assert_array_equal(g.xyxy, e.xyxy)

@@ -10,6 +10,8 @@ reference does (by class, then prior), so the detections are the same to the bit
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -44,8 +46,26 @@ def pairwise_iou(boxes: Tensor) -> Tensor:
 def greedy_nms(boxes: Tensor, valid: Tensor, iou: float) -> Tensor:
     """Which boxes greedy NMS keeps, for (..., K, 4) boxes ordered best first along K:
     a box goes when a better kept box overlaps it by IoU > ``iou``. Invalid boxes are
-    dropped and suppress nothing. K steps over all groups at once, none waiting for the
-    host (an H200: K = 100, about 300 small kernels, replayed in the CUDA graph)."""
+    dropped and suppress nothing. On a CUDA device, one Triton kernel (`nms_kernel`)
+    where Triton imports; else `greedy_nms_torch`."""
+    kernel = _nms_kernel() if boxes.is_cuda else None
+    if kernel is None:
+        return greedy_nms_torch(boxes, valid, iou)
+    return kernel(boxes, valid, iou)
+
+
+@functools.cache
+def _nms_kernel():
+    try:
+        from edgewatch.gpu.nms_kernel import greedy_nms_kernel
+    except ImportError:  # no Triton (CPU wheels, Windows): the torch steps
+        return None
+    return greedy_nms_kernel
+
+
+def greedy_nms_torch(boxes: Tensor, valid: Tensor, iou: float) -> Tensor:
+    """`greedy_nms` in K steps of torch calls over all groups at once, none waiting for
+    the host: about 300 small kernels for K = 100, replayed in the CUDA graph."""
     over = torch.triu(pairwise_iou(boxes) > iou, diagonal=1)  # better box i over later j
     suppressed = ~valid
     for i in range(boxes.shape[-2]):
