@@ -173,7 +173,7 @@ def test_detector_input_in_chunks_gives_the_same_batch(mixed_sizes, monkeypatch)
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU (CI has none)")
 def test_the_triton_kernel_gives_the_torch_chains_detector_input(nv12_frames):
-    assert gpu_frames._triton_kernel() is not None, "Triton did not import"
+    assert gpu_frames.triton_kernel_available(), "Triton did not import"
     nv12 = torch.from_numpy(np.stack(nv12_frames)).cuda()
     noise = torch.randint(0, 256, (2, 96, 128), dtype=torch.uint8, device="cuda")  # saturated
     for batch, size in ((nv12, 300), (nv12, 64), (nv12, 1000), (noise, 30)):

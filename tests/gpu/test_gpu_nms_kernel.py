@@ -5,13 +5,8 @@ is imported, so the check runs in a process of its own."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from triton_interpreter import run_in_interpreter
 
 pytest.importorskip("torch")
 pytest.importorskip("triton")
@@ -60,13 +55,7 @@ print(json.dumps(results))
 
 
 def test_the_kernel_in_the_interpreter_keeps_what_the_torch_steps_keep(vtest_path):
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", CHECK, str(vtest_path), str(Path(__file__).parents[1])],
-        env=env, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    results = json.loads(result.stdout.splitlines()[-1])
+    results = run_in_interpreter(CHECK, vtest_path)
     for case, (differing, kept) in results.items():
         assert differing == 0, f"{case}: {differing} of the rows differ"
         assert kept > 0, f"{case}: nothing kept, the check is vacuous"

@@ -5,13 +5,8 @@ interpreter is chosen when Triton is imported, so the check runs in a process of
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from triton_interpreter import run_in_interpreter
 
 pytest.importorskip("torch")
 pytest.importorskip("triton")
@@ -42,12 +37,7 @@ print(json.dumps(worst))
 
 
 def test_the_kernel_in_the_interpreter_gives_the_torch_chains_input(vtest_path):
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", CHECK, str(vtest_path), str(Path(__file__).parents[1])],
-        env=env, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    outcome = run_in_interpreter(CHECK, vtest_path)
     # Real frames down to 64 and 300, saturated noise down to 30 and up to 200: the
     # interpreter rounds as the torch chain does (the GPU's fused multiply-adds may not).
-    assert json.loads(result.stdout.splitlines()[-1]) == [0, 0, 0, 0]
+    assert outcome == [0, 0, 0, 0]

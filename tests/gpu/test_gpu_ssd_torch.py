@@ -207,7 +207,8 @@ def test_a_device_whose_cudnn_cannot_fuse_runs_the_plain_network(monkeypatch, ca
     detector = ssd_torch.TorchSsd(CONFIG, device="cpu", fused=True)
     assert not detector.fused
     assert "run apart" in caplog.text and "NOT_SUPPORTED" in caplog.text
-    assert detector.describe() == "fp32, op by op"  # what the bench prints, from each shard
+    # what the bench prints, from each shard
+    assert detector.describe() == "fp32, op by op, NMS in torch steps"
     assert ssd_torch.TorchSsd(CONFIG, device="cpu").fused is False  # CUDA only by default
 
 

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from edgewatch.gpu.kernels import resize_kernel
+
 # OpenCV's fixed-point BT.601 coefficients (color_yuv.simd.hpp, ITUR_BT_601_*), / 2**20:
 #   R = 1.164(Y-16)                + 1.596(V-128)
 #   G = 1.164(Y-16) - 0.391(U-128) - 0.813(V-128)
@@ -108,7 +110,7 @@ CHUNK = 16  # frames converted at once: 16 1080p frames take 120 MB on the way
 def _resized_rgb(nv12: torch.Tensor, size: int) -> torch.Tensor:
     """A same-size NV12 batch -> uint8 RGB (N, size, size, 3): in one Triton kernel on a
     CUDA device where Triton imports (`resize_kernel`), else `_resized_rgb_torch`."""
-    kernel = _triton_kernel() if nv12.is_cuda else None
+    kernel = resize_kernel() if nv12.is_cuda else None
     if kernel is None:
         return _resized_rgb_torch(nv12, size)
     offsets, weights = _sampling(size, *_frame_size(nv12), nv12.device)
@@ -117,16 +119,7 @@ def _resized_rgb(nv12: torch.Tensor, size: int) -> torch.Tensor:
 
 def triton_kernel_available() -> bool:
     """Whether the detector input is made by one Triton kernel on a CUDA device."""
-    return _triton_kernel() is not None
-
-
-@functools.cache
-def _triton_kernel():
-    try:
-        from edgewatch.gpu.resize_kernel import resized_rgb
-    except ImportError:  # no Triton (CPU wheels, Windows): the torch chain
-        return None
-    return resized_rgb
+    return resize_kernel() is not None
 
 
 def _resized_rgb_torch(nv12: torch.Tensor, size: int) -> torch.Tensor:

@@ -10,10 +10,10 @@ reference does (by class, then prior), so the detections are the same to the bit
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
+
+from edgewatch.gpu.kernels import nms_kernel
 
 #: Columns of a row of `select_boxes`: x1, y1, x2, y2 (0..1 of the image), score, and
 #: the index of the score column (of the reported classes) it came from.
@@ -48,19 +48,10 @@ def greedy_nms(boxes: Tensor, valid: Tensor, iou: float) -> Tensor:
     a box goes when a better kept box overlaps it by IoU > ``iou``. Invalid boxes are
     dropped and suppress nothing. On a CUDA device, one Triton kernel (`nms_kernel`)
     where Triton imports; else `greedy_nms_torch`."""
-    kernel = _nms_kernel() if boxes.is_cuda else None
+    kernel = nms_kernel() if boxes.is_cuda else None
     if kernel is None:
         return greedy_nms_torch(boxes, valid, iou)
     return kernel(boxes, valid, iou)
-
-
-@functools.cache
-def _nms_kernel():
-    try:
-        from edgewatch.gpu.nms_kernel import greedy_nms_kernel
-    except ImportError:  # no Triton (CPU wheels, Windows): the torch steps
-        return None
-    return greedy_nms_kernel
 
 
 def greedy_nms_torch(boxes: Tensor, valid: Tensor, iou: float) -> Tensor:

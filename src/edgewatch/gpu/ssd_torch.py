@@ -25,6 +25,7 @@ from edgewatch.detect.filters import DetectionFilter
 from edgewatch.detect.onnx_session import batches
 from edgewatch.detect.ssd import check_input_size, input_batch
 from edgewatch.detect.ssd_onnx_build import HEAD_METADATA_KEY, SsdHead, cached_ssd_onnx
+from edgewatch.gpu.kernels import nms_kernel
 from edgewatch.gpu.ssd_boxes import ROW_COLUMN, ROW_SCORE, select_boxes
 from edgewatch.types import Detections
 
@@ -249,11 +250,16 @@ class TorchSsd:
 
     def describe(self) -> str:
         """How it runs now, after any fallback: e.g. "fp16, CUDA graphs (network and
-        boxes), pointwise convolutions fused with their ReLU6 (cuDNN)"."""
+        boxes), pointwise convolutions fused with their ReLU6 (cuDNN), NMS in one
+        Triton kernel"."""
         dtype = str(next(self.network.buffers()).dtype).removeprefix("torch.float")
         parts = [f"fp{dtype}", "CUDA graphs (network and boxes)" if self._graphs else "op by op"]
         if self.fused:
             parts.append("pointwise convolutions fused with their ReLU6 (cuDNN)")
+        on_cuda = self.device.type == "cuda"
+        parts.append(
+            "NMS in one Triton kernel" if on_cuda and nms_kernel() else "NMS in torch steps"
+        )
         return ", ".join(parts)
 
     def warm_up(self, batch_size: int) -> None:
