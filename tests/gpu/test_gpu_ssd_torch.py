@@ -127,18 +127,25 @@ def random_groups(seed: int, count: int = 300, groups: int = 5):
     return boxes, scores, rng.integers(0, groups, count)
 
 
+def padded_groups(boxes, scores, groups, spare: int = 0):
+    """Each group a row, best first, padded with invalid copies of a box that would
+    suppress, were it valid: (padded, valid, order, slot), box order[i] at
+    [groups[order[i]], slot[i]]. ``spare``: padding columns beyond the largest group."""
+    order = np.lexsort((-scores, groups))
+    slot = np.arange(len(order)) - np.searchsorted(groups[order], groups[order])
+    padded = np.zeros((groups.max() + 1, slot.max() + 1 + spare, 4), np.float32)
+    padded[:] = boxes[order[0]]
+    valid = np.zeros(padded.shape[:2], bool)
+    padded[groups[order], slot], valid[groups[order], slot] = boxes[order], True
+    return padded, valid, order, slot
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_fixed_shape_nms_keeps_what_greedy_suppress_keeps(seed):
     boxes, scores, groups = random_groups(seed)
     for iou in (0.3, 0.6):
         expected = np.sort(greedy_suppress(boxes, scores, groups, iou, same_class=True))
-        # Each group a row, best first, padded to the largest group with invalid boxes
-        order = np.lexsort((-scores, groups))
-        slot = np.arange(len(order)) - np.searchsorted(groups[order], groups[order])
-        padded = np.zeros((groups.max() + 1, slot.max() + 2, 4), np.float32)
-        padded[:] = boxes[order[0]]  # padding that would suppress, were it valid
-        valid = np.zeros(padded.shape[:2], bool)
-        padded[groups[order], slot], valid[groups[order], slot] = boxes[order], True
+        padded, valid, order, slot = padded_groups(boxes, scores, groups, spare=1)
         kept = ssd_boxes.greedy_nms(torch.from_numpy(padded), torch.from_numpy(valid), iou)
         assert 30 < len(expected) < 200  # many boxes suppressed, many kept
         got = np.sort(order[kept.numpy()[groups[order], slot]])
@@ -267,12 +274,7 @@ def test_the_nms_kernel_keeps_what_the_torch_steps_keep_on_a_gpu(frames, monkeyp
     pytest.importorskip("triton")
     from edgewatch.gpu.nms_kernel import greedy_nms_kernel
 
-    boxes, scores, groups = random_groups(0, count=300, groups=5)
-    order = np.lexsort((-scores, groups))
-    slot = np.arange(len(order)) - np.searchsorted(groups[order], groups[order])
-    padded = np.zeros((groups.max() + 1, slot.max() + 1, 4), np.float32)
-    valid = np.zeros(padded.shape[:2], bool)
-    padded[groups[order], slot], valid[groups[order], slot] = boxes[order], True
+    padded, valid, _, _ = padded_groups(*random_groups(0), spare=1)
     padded, valid = torch.from_numpy(padded).cuda(), torch.from_numpy(valid).cuda()
     for iou in (0.3, 0.6):
         expected = ssd_boxes.greedy_nms_torch(padded, valid, iou)
